@@ -1,0 +1,89 @@
+"""The one configuration object of a :class:`~idreader.reader.Reader`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from .errors import ConfigError
+
+#: Default probability below which a page's ID is flagged ``low_confidence``.
+#: Chosen from measured data (docs/accuracy.md): it keeps unflagged wrong IDs rare
+#: while sending few correct pages to a human.
+DEFAULT_CONFIDENCE_THRESHOLD = 0.9
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """Options of a reading run; every ``idreader scan`` flag maps to one field.
+
+    Parameters
+    ----------
+    dpi : int
+        Resolution at which PDF pages are rendered (72..1200).
+    id_length : int or None
+        Number of digits of a student ID; ``None`` accepts any length (auto).
+    confidence_threshold : float
+        IDs whose calibrated probability is below this are flagged ``low_confidence``.
+    ambiguity_margin : float
+        A digit whose top two probabilities are closer than this is ``ambiguous_digit``.
+    id_pattern : str or None
+        Optional regular expression the whole ID must match (``re.fullmatch``).
+    workers : int
+        Processes used to render pages and find grids (1 = in-process).
+    batch_pages : int
+        Pages whose cells are sent to the model in one ONNX Runtime call.
+    keep_images : bool
+        Keep the grid crop and cleaned cells of every page (for the HTML report).
+    debug_dir : Path or None
+        Write per-page overlay and cell-strip PNGs here.
+    model_path : Path or None
+        Use this ONNX model instead of the shipped one.
+
+    Examples
+    --------
+    >>> ReaderConfig(id_length=8).id_length
+    8
+    """
+
+    dpi: int = 200
+    id_length: int | None = None
+    confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
+    ambiguity_margin: float = 0.2
+    id_pattern: str | None = None
+    workers: int = 1
+    batch_pages: int = 32
+    keep_images: bool = False
+    debug_dir: Path | None = None
+    model_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not 72 <= self.dpi <= 1200:
+            raise ConfigError(f"dpi must be between 72 and 1200, got {self.dpi}")
+        if self.id_length is not None and not 1 <= self.id_length <= 32:
+            raise ConfigError(f"id_length must be between 1 and 32, got {self.id_length}")
+        if not 0.0 <= self.confidence_threshold <= 1.0:
+            raise ConfigError(
+                f"confidence_threshold must be in [0, 1], got {self.confidence_threshold}"
+            )
+        if not 0.0 <= self.ambiguity_margin <= 1.0:
+            raise ConfigError(f"ambiguity_margin must be in [0, 1], got {self.ambiguity_margin}")
+        if self.workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {self.workers}")
+        if self.batch_pages < 1:
+            raise ConfigError(f"batch_pages must be >= 1, got {self.batch_pages}")
+        if self.id_pattern is not None:
+            try:
+                re.compile(self.id_pattern)
+            except re.error as exc:
+                raise ConfigError(f"id_pattern is not a valid regular expression: {exc}") from exc
+        for name in ("debug_dir", "model_path"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """Names of all options, e.g. to map keyword arguments onto a config."""
+        return [f.name for f in fields(cls)]
