@@ -1,0 +1,332 @@
+"""The reading pipeline: pages -> grid -> cells -> classifier -> assembly -> class list.
+
+Only this module knows the whole chain. Rendering, grid finding and cell cleaning run
+per page (optionally in worker processes); the cells of many pages then go to ONNX
+Runtime in one call, and the class list, when given, is matched over all pages at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .assemble import assemble
+from .cells import Cells, clean_cells
+from .classifier import DigitClassifier
+from .classlist import Student, load_classlist, match
+from .config import ReaderConfig
+from .grid import IDGrid, find_grid_candidates, upright
+from .pages import Page, count_pages, expand_inputs, iter_pages
+from .results import PageImages, PageResult, ScanResult
+
+logger = logging.getLogger(__name__)
+
+Source = str | os.PathLike | bytes
+Inputs = Source | Iterable[str | os.PathLike]
+Progress = Callable[[int, int], None]
+
+#: Height in pixels of the grid crop kept for the review report.
+_CROP_HEIGHT = 96
+#: Pages a worker process handles per task: large enough to amortise the hand-off.
+_CHUNK_PAGES = 4
+
+
+@dataclass(frozen=True)
+class _PageCells:
+    """One page after the per-page stages, before classification."""
+
+    source: str
+    number: int
+    dpi: float
+    error: str | None = None
+    grid: IDGrid | None = None
+    cells: Cells | None = None
+    crop: np.ndarray | None = None
+
+
+def _grid_crop(image: np.ndarray, grid: IDGrid) -> np.ndarray:
+    """A small gray picture of the ID grid (upright page), for the report."""
+    pts = grid.cells.reshape(-1, 2)
+    h, w = image.shape
+    pad = float(np.median(np.linalg.norm(grid.cells[:, 2] - grid.cells[:, 0], axis=1))) * 0.3
+    x0, y0 = np.maximum(pts.min(axis=0) - pad, 0).astype(int)
+    x1, y1 = np.minimum(pts.max(axis=0) + pad, (w, h)).astype(int)
+    crop = image[y0:y1, x0:x1]
+    scale = _CROP_HEIGHT / max(crop.shape[0], 1)
+    size = (max(int(round(crop.shape[1] * scale)), 1), _CROP_HEIGHT)
+    return cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+
+
+def _extract(page: Page, config: ReaderConfig) -> _PageCells:
+    """Grid finding and cell cleaning for one rendered page; never raises."""
+    base = _PageCells(page.source, page.number, page.dpi, error=page.error)
+    if page.image is None:
+        return base
+    try:
+        candidates = find_grid_candidates(page.image, id_length=config.id_length)
+        grid = candidates[0] if candidates else None
+        cells = crop = None
+        image = page.image
+        if grid is not None:
+            image = upright(page.image, grid.rotation)
+            cells = clean_cells(image, grid)
+            if config.keep_images:
+                crop = _grid_crop(image, grid)
+        if config.debug_dir is not None:
+            from .debug import write_page_debug
+
+            config.debug_dir.mkdir(parents=True, exist_ok=True)
+            stem = f"{Path(page.source).stem}_p{page.number:04d}"
+            write_page_debug(config.debug_dir, stem, image, candidates, grid, cells)
+        return replace(base, grid=grid, cells=cells, crop=crop)
+    except Exception as exc:  # a bug on one page must not stop the batch; it is reported
+        logger.exception("%s: page %d failed", page.source, page.number)
+        return replace(
+            base, error=f"{page.source}: page {page.number}: {type(exc).__name__}: {exc}"
+        )
+
+
+def _extract_chunk(
+    source: Source, name: str, pages: Sequence[int], config: ReaderConfig
+) -> list[_PageCells]:
+    """Worker-process task: render and extract some pages of one source."""
+    return [
+        _extract(page, config)
+        for page in iter_pages(source, dpi=config.dpi, name=name, pages=pages)
+    ]
+
+
+def _source_name(source: Source) -> str:
+    return "<bytes>" if isinstance(source, bytes) else str(source)
+
+
+def _sources(inputs: Inputs) -> list[Source]:
+    if isinstance(inputs, bytes):
+        return [inputs]
+    return list(expand_inputs(inputs))
+
+
+class Reader:
+    """Reads student IDs from scanned exam pages; owns one ONNX Runtime session.
+
+    A Reader is safe to share between threads: :meth:`read` keeps no state between
+    calls, and ONNX Runtime sessions are thread-safe for inference.
+
+    Parameters
+    ----------
+    config : ReaderConfig, optional
+        Options; keyword ``options`` override its fields.
+
+    Examples
+    --------
+    >>> reader = Reader(id_length=8)                          # doctest: +SKIP
+    >>> result = reader.read("exams.pdf")                     # doctest: +SKIP
+    >>> result.results[0].student_id                          # doctest: +SKIP
+    '12345678'
+    """
+
+    def __init__(self, config: ReaderConfig | None = None, **options: object) -> None:
+        config = config or ReaderConfig()
+        self.config = replace(config, **options) if options else config
+        self.classifier = DigitClassifier(self.config.model_path)
+
+    def read(
+        self,
+        inputs: Inputs,
+        *,
+        classlist: str | os.PathLike | Sequence[Student] | None = None,
+        confirmed: dict[int, str] | None = None,
+        progress: Progress | None = None,
+    ) -> ScanResult:
+        """Read every page of ``inputs``; one result per page, in input order.
+
+        Parameters
+        ----------
+        inputs : path, bytes or iterable of paths
+            PDFs, images (PNG, JPEG, TIFF incl. multi-page) or directories of them.
+        classlist : path or sequence of Student, optional
+            Students to match pages to, one-to-one.
+        confirmed : dict, optional
+            ``{page index (0-based, over all inputs): student id}`` already confirmed by
+            a person; honoured and excluded from matching.
+        progress : callable, optional
+            Called as ``progress(done_pages, total_pages)`` while pages complete.
+
+        Returns
+        -------
+        ScanResult
+        """
+        start = time.perf_counter()
+        students = (
+            load_classlist(classlist) if isinstance(classlist, (str, os.PathLike)) else classlist
+        )
+        sources = _sources(inputs)
+        total = sum(count_pages(s) for s in sources)
+        results: list[PageResult] = []
+        page_probs: list[np.ndarray | None] = []
+        for batch in _batched(self._extract_all(sources), self.config.batch_pages):
+            for result, probs in self._classify(batch):
+                results.append(result)
+                page_probs.append(probs)
+                if progress is not None:
+                    progress(len(results), max(total, len(results)))
+        unmatched: tuple[tuple[str, str], ...] = ()
+        if students is not None:
+            results, unmatched = self._match(results, page_probs, students, confirmed)
+        return ScanResult(
+            results=tuple(results),
+            unmatched_students=unmatched,
+            seconds=time.perf_counter() - start,
+            model_version=self.classifier.info.version,
+        )
+
+    def _extract_all(self, sources: list[Source]) -> Iterator[_PageCells]:
+        config = self.config
+        if config.workers == 1:
+            for source in sources:
+                for page in iter_pages(source, dpi=config.dpi, name=_source_name(source)):
+                    yield _extract(page, config)
+            return
+        tasks = [
+            (source, _source_name(source), numbers[i : i + _CHUNK_PAGES])
+            for source in sources
+            for numbers in [list(range(1, count_pages(source) + 1))]
+            for i in range(0, len(numbers), _CHUNK_PAGES)
+        ]
+        # spawn, not fork: the parent may hold ONNX Runtime and server threads.
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(config.workers, mp_context=context) as pool:
+            futures = [pool.submit(_extract_chunk, *task, config) for task in tasks]
+            for future in futures:
+                yield from future.result()
+
+    def _classify(self, batch: list[_PageCells]) -> Iterator[tuple[PageResult, np.ndarray | None]]:
+        """Classify the cells of several pages in one model call, then assemble each."""
+        with_cells = [p.cells.images for p in batch if p.cells is not None]
+        probs = self.classifier.predict(np.concatenate(with_cells)) if with_cells else None
+        offset = 0
+        for page in batch:
+            if page.error is not None:
+                yield PageResult.failed(page.source, page.number, page.error), None
+                continue
+            if page.grid is None or page.cells is None:
+                yield PageResult(page.source, page.number, reasons=("no_id_grid",)), None
+                continue
+            n = len(page.cells.images)
+            page_probs = probs[offset : offset + n]
+            offset += n
+            yield self._page_result(page, page_probs), page_probs
+
+    def _page_result(self, page: _PageCells, probs: np.ndarray) -> PageResult:
+        config = self.config
+        reading = assemble(
+            probs,
+            id_length=config.id_length,
+            confidence_threshold=config.confidence_threshold,
+            ambiguity_margin=config.ambiguity_margin,
+            id_pattern=config.id_pattern,
+        )
+        points_per_pixel = 72.0 / page.dpi
+        box = tuple(float(v) * points_per_pixel for v in page.grid.box)
+        images = None
+        if config.keep_images and page.crop is not None:
+            images = PageImages(grid=page.crop, cells=page.cells.images)
+        return PageResult(
+            source=page.source,
+            page=page.number,
+            student_id=reading.student_id,
+            confidence=reading.confidence,
+            flagged=reading.flagged,
+            reasons=reading.reasons,
+            digits=reading.digits,
+            box=box,
+            rotation=page.grid.rotation,
+            images=images,
+        )
+
+    def _match(
+        self,
+        results: list[PageResult],
+        page_probs: list[np.ndarray | None],
+        students: Sequence[Student],
+        confirmed: dict[int, str] | None,
+    ) -> tuple[list[PageResult], tuple[tuple[str, str], ...]]:
+        assignment = match(page_probs, students, confirmed=confirmed)
+        matched = []
+        for result, found, extra in zip(
+            results, assignment.matches, assignment.reasons, strict=True
+        ):
+            reasons = result.reasons + tuple(r for r in extra if r not in result.reasons)
+            matched.append(
+                replace(result, match=found, reasons=reasons, flagged=result.flagged or bool(extra))
+            )
+        return matched, tuple((s.id, s.name) for s in assignment.unmatched)
+
+
+def _batched(items: Iterable[_PageCells], size: int) -> Iterator[list[_PageCells]]:
+    batch: list[_PageCells] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+_default_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_reader(config: ReaderConfig) -> Reader:
+    return Reader(config)
+
+
+def read_ids(
+    inputs: Inputs,
+    *,
+    classlist: str | os.PathLike | Sequence[Student] | None = None,
+    progress: Progress | None = None,
+    **options: object,
+) -> ScanResult:
+    """Read the student IDs of scanned exam pages in one call.
+
+    Creates (once, then reuses) a :class:`Reader` for the given options.
+
+    Parameters
+    ----------
+    inputs : path, bytes or iterable of paths
+        PDFs, images or directories.
+    classlist : path or sequence of Student, optional
+        Class list to match pages to.
+    progress : callable, optional
+        ``progress(done_pages, total_pages)``.
+    **options
+        Fields of :class:`~idreader.config.ReaderConfig` (``id_length=8``, ``dpi=300``...).
+
+    Returns
+    -------
+    ScanResult
+
+    Examples
+    --------
+    >>> result = read_ids("examples/demo_exams.pdf", id_length=8)  # doctest: +SKIP
+    >>> result.summary["pages"]                                     # doctest: +SKIP
+    24
+    """
+    config = ReaderConfig(**options)  # type: ignore[arg-type]
+    with _default_lock:
+        reader = _cached_reader(config)
+    return reader.read(inputs, classlist=classlist, progress=progress)
