@@ -1,0 +1,380 @@
+"""Turn inputs (PDFs, images, raw bytes) into gray page images.
+
+The first stage of the pipeline: every input becomes a stream of :class:`Page`
+objects, one per page, in order. A bad input never raises here: it becomes a page
+whose ``image`` is None and whose ``error`` names the file and the page, so a batch
+always gets one result per page.
+
+>>> from idreader.pages import iter_pages                  # doctest: +SKIP
+>>> [(p.number, p.image.shape) for p in iter_pages("exams.pdf", dpi=150)]  # doctest: +SKIP
+[(1, (1754, 1240)), (2, (1754, 1240))]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: File extensions :func:`expand_inputs` picks from a directory.
+SUPPORTED_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+#: Pixels per inch assumed for an image file that does not state its resolution.
+DEFAULT_IMAGE_DPI = 200.0
+
+_IMAGE_SUFFIXES = frozenset(SUPPORTED_SUFFIXES) - {".pdf"}
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of an input, rendered to gray.
+
+    Parameters
+    ----------
+    source : str
+        The input's name as given by the caller.
+    number : int
+        1-based page number within the source.
+    image : ndarray of uint8, shape (H, W), or None
+        The gray page; None when the page could not be read.
+    dpi : float
+        Pixels per inch of ``image`` (PDF: the render dpi; image: the file's dpi or 200).
+    error : str or None
+        Why the page could not be read, naming file and page.
+    """
+
+    source: str
+    number: int
+    image: np.ndarray | None
+    dpi: float
+    error: str | None = None
+
+
+def expand_inputs(inputs: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+    """Expand directories into their supported files; keep other paths as given.
+
+    Parameters
+    ----------
+    inputs : path or iterable of paths
+        Files and directories. A directory contributes its files with a supported
+        suffix (sorted by name, not recursive); any other path is kept, missing ones
+        included, so that they later become error pages.
+
+    Returns
+    -------
+    list of Path
+
+    Examples
+    --------
+    >>> expand_inputs(["scans/", "extra.pdf"])          # doctest: +SKIP
+    [PosixPath('scans/a.pdf'), PosixPath('scans/b.tif'), PosixPath('extra.pdf')]
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    out: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            out.extend(
+                sorted(
+                    p
+                    for p in path.iterdir()
+                    if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+                )
+            )
+        else:
+            out.append(path)
+    return out
+
+
+def count_pages(source: str | os.PathLike | bytes) -> int:
+    """Number of pages :func:`iter_pages` yields for ``source`` (1 if it cannot be opened).
+
+    Examples
+    --------
+    >>> count_pages("exams.pdf")                          # doctest: +SKIP
+    24
+    """
+    try:
+        data, suffix = _load(source, None)
+    except OSError:
+        return 1
+    kind = _sniff_type(data) or _kind_from_suffix(suffix)
+    if kind == "pdf":
+        doc = _open_pdf(data)
+        return 1 if doc is None or doc.needs_pass else max(doc.page_count, 1)
+    if kind == "tiff":
+        return max(len(_tiff_resolutions(data)), 1)
+    return 1
+
+
+def iter_pages(
+    source: str | os.PathLike | bytes,
+    *,
+    dpi: int = 200,
+    name: str | None = None,
+    pages: Sequence[int] | None = None,
+) -> Iterator[Page]:
+    """Yield the pages of a PDF or image as gray uint8 images.
+
+    Parameters
+    ----------
+    source : path or bytes
+        A PDF or image file (PNG, JPEG, TIFF incl. multi-page, BMP), or its bytes
+        (the type is sniffed from the magic bytes).
+    dpi : int
+        Resolution at which PDF pages are rendered. Images keep their own pixels.
+    name : str, optional
+        Name used in ``Page.source`` and error messages (default: the path as given,
+        or ``"<bytes>"``).
+    pages : sequence of int, optional
+        Only these 1-based page numbers, in the order given.
+
+    Yields
+    ------
+    Page
+        One per page. A missing, unsupported, encrypted or corrupt input yields one
+        page (number 1) with ``image=None`` and an ``error``; a page that fails to
+        render yields that page with its error and the other pages still come.
+
+    Examples
+    --------
+    >>> for page in iter_pages("exams.pdf", dpi=200):    # doctest: +SKIP
+    ...     print(page.number, page.image.shape, page.error)
+    1 (2339, 1654) None
+    """
+    if name is None:
+        name = "<bytes>" if isinstance(source, (bytes, bytearray, memoryview)) else str(source)
+    wanted = None if pages is None else list(pages)
+
+    def failed(message: str, number: int = 1) -> Page:
+        logger.info("%s: page %d: %s", name, number, message)
+        return Page(name, number, None, float(dpi), f"{name}: page {number}: {message}")
+
+    try:
+        data, suffix = _load(source, name)
+    except OSError as exc:
+        if wanted is None or 1 in wanted:
+            yield failed(f"cannot read file: {exc.strerror or exc}")
+        return
+    kind = _sniff_type(data) or _kind_from_suffix(suffix)
+    if kind == "pdf":
+        yield from _pdf_pages(data, dpi=dpi, wanted=wanted, failed=failed, name=name)
+    elif kind is None:
+        if wanted is None or 1 in wanted:
+            yield failed("not a PDF or a supported image (PNG, JPEG, TIFF, BMP)")
+    else:
+        yield from _image_pages(data, wanted=wanted, failed=failed, name=name)
+
+
+def _load(source: str | os.PathLike | bytes, name: str | None) -> tuple[bytes, str]:
+    """Bytes of ``source`` and the lower-case suffix of its name."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), Path(name or "").suffix.lower()
+    path = Path(source)
+    return path.read_bytes(), path.suffix.lower()
+
+
+def _kind_from_suffix(suffix: str) -> str | None:
+    """Fallback type from a suffix, so that a corrupt ``x.pdf`` gets MuPDF's own message."""
+    if suffix == ".pdf":
+        return "pdf"
+    return "image" if suffix in _IMAGE_SUFFIXES else None
+
+
+def _open_pdf(data: bytes, errors: list[str] | None = None):  # -> pymupdf.Document | None
+    import pymupdf
+
+    # MuPDF prints its complaints to stderr; keep them in our error message instead.
+    pymupdf.TOOLS.mupdf_display_errors(False)
+    try:
+        return pymupdf.open(stream=data, filetype="pdf")
+    except (RuntimeError, ValueError) as exc:  # pymupdf.FileDataError is a RuntimeError
+        if errors is not None:
+            errors.append(str(exc) or type(exc).__name__)
+        return None
+
+
+def _pdf_pages(data: bytes, *, dpi: int, wanted, failed, name: str) -> Iterator[Page]:
+    import pymupdf
+
+    errors: list[str] = []
+    doc = _open_pdf(data, errors)
+    first_wanted = wanted is None or 1 in wanted
+    if doc is None:
+        if first_wanted:
+            yield failed(f"cannot open PDF: {errors[0]}")
+        return
+    with doc:
+        if doc.needs_pass:
+            if first_wanted:
+                yield failed("PDF is encrypted (password required)")
+            return
+        if doc.page_count == 0:
+            if first_wanted:
+                yield failed("PDF has no pages")
+            return
+        for number in wanted if wanted is not None else range(1, doc.page_count + 1):
+            if not 1 <= number <= doc.page_count:
+                yield failed(f"no such page (the PDF has {doc.page_count})", number)
+                continue
+            pymupdf.TOOLS.reset_mupdf_warnings()
+            try:
+                pix = doc[number - 1].get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY, alpha=False)
+            # One broken page must not stop the document; its cause is kept as the error.
+            except Exception as exc:  # noqa: BLE001 - MuPDF raises assorted types
+                detail = str(exc) or pymupdf.TOOLS.mupdf_warnings() or type(exc).__name__
+                yield failed(f"cannot render page: {detail}", number)
+                continue
+            rows = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.stride)
+            yield Page(name, number, rows[:, : pix.width].copy(), float(dpi))
+
+
+def _image_pages(data: bytes, *, wanted, failed, name: str) -> Iterator[Page]:
+    import cv2
+
+    buf = np.frombuffer(data, np.uint8)
+    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+    try:
+        ok, images = cv2.imdecodemulti(buf, flags)
+    except cv2.error as exc:
+        ok, images = False, [str(exc).strip().splitlines()[-1]]
+    if not ok or not images:
+        if wanted is None or 1 in wanted:
+            detail = f": {images[0]}" if images and isinstance(images[0], str) else ""
+            yield failed(f"cannot decode image{detail}")
+        return
+    resolutions = _image_resolutions(data)
+    for number in wanted if wanted is not None else range(1, len(images) + 1):
+        if not 1 <= number <= len(images):
+            yield failed(f"no such page (the image has {len(images)})", number)
+            continue
+        res = resolutions[number - 1] if number <= len(resolutions) else None
+        image, dpi = _to_gray_square(images[number - 1], res)
+        yield Page(name, number, image, dpi)
+
+
+def _to_gray_square(image: np.ndarray, res: tuple[float, float] | None) -> tuple[np.ndarray, float]:
+    """8-bit gray with square pixels, and its dpi (the file's, else the default)."""
+    import cv2
+
+    if image.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        image = cv2.cvtColor(image, code)
+    if image.dtype == np.uint16:
+        image = (image.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        scale = 255.0 if float(np.nanmax(image)) <= 1.0 else 1.0
+        image = np.clip(np.nan_to_num(image) * scale, 0, 255).astype(np.uint8)
+    if res is None or not 100 <= res[0] <= 2400:
+        return np.ascontiguousarray(image), DEFAULT_IMAGE_DPI
+    xres, yres = res
+    if yres > 0 and abs(yres / xres - 1) > 0.01:
+        # e.g. fax "fine" 204x196 or "normal" 204x98: resample rows to square pixels
+        height = max(1, round(image.shape[0] * xres / yres))
+        image = cv2.resize(image, (image.shape[1], height), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(image), float(xres)
+
+
+def _sniff_type(data: bytes) -> str | None:
+    """``"pdf"``, ``"tiff"``, ``"image"`` (PNG, JPEG, BMP) or None, from magic bytes."""
+    if b"%PDF" in data[:1024]:  # the spec lets junk precede the header
+        return "pdf"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM")):
+        return "image"
+    return None
+
+
+def _image_resolutions(data: bytes) -> list[tuple[float, float] | None]:
+    """Per-page (x, y) pixels per inch stated in an image file's header, None if absent.
+
+    Reads only headers (PNG pHYs, JPEG JFIF/Exif, TIFF tags, BMP), never pixels.
+    """
+    try:
+        if data.startswith(b"\x89PNG"):
+            return [_png_resolution(data)]
+        if data.startswith(b"\xff\xd8"):
+            return [_jpeg_resolution(data)]
+        if data.startswith(b"BM") and len(data) >= 46:
+            x, y = struct.unpack_from("<ii", data, 38)  # pixels per metre
+            return [(x * 0.0254, y * 0.0254) if x > 0 and y > 0 else None]
+        return _tiff_resolutions(data)
+    except struct.error:  # a truncated header: the decoder has the final word on the file
+        return []
+
+
+def _png_resolution(data: bytes) -> tuple[float, float] | None:
+    pos = 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        if kind == b"pHYs":
+            x, y, unit = struct.unpack_from(">IIB", data, pos + 8)
+            return (x * 0.0254, y * 0.0254) if unit == 1 else None
+        if kind in (b"IDAT", b"IEND"):
+            return None
+        pos += 12 + length
+    return None
+
+
+def _jpeg_resolution(data: bytes) -> tuple[float, float] | None:
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker, length = data[pos + 1], struct.unpack_from(">H", data, pos + 2)[0]
+        body = data[pos + 4 : pos + 2 + length]
+        if marker == 0xE0 and body.startswith(b"JFIF\x00") and len(body) >= 12:
+            unit, x, y = struct.unpack_from(">BHH", body, 7)
+            if unit in (1, 2) and x > 0 and y > 0:
+                scale = 1.0 if unit == 1 else 2.54
+                return x * scale, y * scale
+        elif marker == 0xE1 and body.startswith(b"Exif\x00\x00"):
+            found = _tiff_resolutions(body[6:])
+            if found and found[0] is not None:
+                return found[0]
+        elif marker == 0xDA:  # start of scan: no more headers
+            return None
+        pos += 2 + length
+    return None
+
+
+def _tiff_resolutions(data: bytes) -> list[tuple[float, float] | None]:
+    """One entry per IFD (page) of a classic TIFF; [] when ``data`` is not one."""
+    order = {b"II": "<", b"MM": ">"}.get(data[:2])
+    if order is None or struct.unpack_from(order + "H", data, 2)[0] != 42:
+        return []
+    out: list[tuple[float, float] | None] = []
+    offset = struct.unpack_from(order + "I", data, 4)[0]
+    seen: set[int] = set()
+    while offset and offset not in seen and offset + 2 <= len(data):
+        seen.add(offset)  # a looping IFD chain must not hang us
+        count = struct.unpack_from(order + "H", data, offset)[0]
+        tags: dict[int, tuple[int, int]] = {}
+        for i in range(count):
+            tag, kind, _, value = struct.unpack_from(order + "HHII", data, offset + 2 + 12 * i)
+            tags[tag] = (kind, value)
+        out.append(_tiff_dpi(data, order, tags))
+        offset = struct.unpack_from(order + "I", data, offset + 2 + 12 * count)[0]
+    return out
+
+
+def _tiff_dpi(data: bytes, order: str, tags: dict[int, tuple[int, int]]):
+    if 282 not in tags or 283 not in tags:  # XResolution, YResolution (RATIONAL)
+        return None
+    unit = 2  # ResolutionUnit (SHORT, left-justified in the value field): 1 none, 2 in, 3 cm
+    if 296 in tags:
+        unit = tags[296][1] >> 16 if order == ">" else tags[296][1] & 0xFFFF
+    res = []
+    for tag in (282, 283):
+        num, den = struct.unpack_from(order + "II", data, tags[tag][1])
+        res.append(num / den if den else 0.0)
+    if unit == 1 or min(res) <= 0:
+        return None
+    return (res[0] * 2.54, res[1] * 2.54) if unit == 3 else (res[0], res[1])
