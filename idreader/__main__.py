@@ -1,0 +1,7 @@
+"""``python -m idreader``: the same as the ``idreader`` command."""
+
+from __future__ import annotations
+
+from .cli import main
+
+raise SystemExit(main())
