@@ -1,0 +1,258 @@
+"""Clean each box of an ID grid into an MNIST-style 28x28 image.
+
+MNIST digits were made by scaling each digit's bounding box to fit 20x20 pixels
+(aspect ratio kept, anti-aliased) and placing it in a 28x28 field with its centre of
+mass at the centre, white ink on black. The classifier was trained on exactly that, so
+every box goes through the same recipe here, after the scan is cleaned up:
+
+1. warp the box to an upright crop with a margin around it (:func:`clean_cells`);
+2. measure paper level and noise, keep ink by hysteresis thresholding (faint pencil
+   strokes survive as long as they are connected to clearly dark ones);
+3. remove the ruled border lines in the margin, drop specks and anything that lies
+   outside the box, keep every stroke of a multi-stroke digit and the part of a digit
+   that crosses into the border;
+4. normalise the ink to [0, 1] and place it MNIST-style.
+
+An empty box comes out as an all-zero image: the classifier learns "blank" from these.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+if TYPE_CHECKING:
+    from .grid import IDGrid
+
+logger = logging.getLogger(__name__)
+
+#: Inner box side (pixels) of the crops :func:`clean_cells` hands to :func:`clean_cell`.
+CROP_SIDE = 56
+#: Margin added on each side of the box, as a fraction of the inner box side.
+CROP_PAD = 0.2
+#: Smallest ink contrast (0-255) that counts as a stroke and as a stroke's core.
+MIN_LOW, MIN_HIGH = 22.0, 45.0
+
+
+@dataclass(frozen=True)
+class Cells:
+    """The cleaned boxes of one grid.
+
+    Attributes
+    ----------
+    images : np.ndarray
+        float32 (n, 28, 28) in [0, 1]: white ink on black, digit scaled into a 20x20 box
+        by aspect ratio, centre of mass at the centre.
+    ink : np.ndarray
+        float32 (n,): fraction of the box interior covered by ink after cleaning (0.0 for
+        an empty box).
+    """
+
+    images: np.ndarray
+    ink: np.ndarray
+
+
+def box_crop(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """Warp one box (inner corners tl, tr, br, bl) to an upright gray crop with a margin.
+
+    The inner box becomes at most CROP_SIDE pixels on its long side (aspect ratio kept)
+    and a margin of CROP_PAD times the side surrounds it, so the ruled lines sit in the
+    margin.
+
+    Examples
+    --------
+    >>> page = np.full((100, 100), 255, np.uint8)
+    >>> box_crop(page, np.array([[10, 10], [40, 10], [40, 40], [10, 40]], np.float32)).shape
+    (78, 78)
+    """
+    quad = np.asarray(quad, np.float32)
+    width = float(np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2
+    height = float(np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2
+    scale = CROP_SIDE / max(width, height, 1.0)
+    w, h = max(4, round(width * scale)), max(4, round(height * scale))
+    pad = round(CROP_PAD * CROP_SIDE)
+    dst = np.float32([[pad, pad], [pad + w, pad], [pad + w, pad + h], [pad, pad + h]])
+    m = cv2.getPerspectiveTransform(quad, dst)
+    return cv2.warpPerspective(
+        image,
+        m,
+        (w + 2 * pad, h + 2 * pad),
+        flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+def _hysteresis(contrast: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Pixels above ``low`` connected (8-way) to a pixel above ``high``."""
+    weak = (contrast > low).astype(np.uint8)
+    n, labels = cv2.connectedComponents(weak, connectivity=8)
+    strong = np.zeros(n, bool)
+    strong[np.unique(labels[contrast > high])] = True
+    strong[0] = False
+    return strong[labels]
+
+
+def _remove_border_lines(mask: np.ndarray, pad: int) -> np.ndarray:
+    """Drop long straight runs that lie in the margin band (the box's ruled lines)."""
+    h, w = mask.shape
+    m8 = mask.astype(np.uint8)
+    horiz = cv2.morphologyEx(m8, cv2.MORPH_OPEN, np.ones((1, max(3, w // 3)), np.uint8))
+    vert = cv2.morphologyEx(m8, cv2.MORPH_OPEN, np.ones((max(3, h // 3), 1), np.uint8))
+    band = np.ones_like(mask)
+    inner = max(1, pad // 3)  # the line may sit a little inside after a rough fit
+    band[pad + inner : h - pad - inner, pad + inner : w - pad - inner] = False
+    lines = (horiz | vert).astype(bool) & band
+    return mask & ~lines
+
+
+def _keep_digit(mask: np.ndarray, pad: int) -> np.ndarray:
+    """Components that form the digit: inside the box, not specks, near the main stroke."""
+    h, w = mask.shape
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return np.zeros_like(mask)
+    inside = np.zeros_like(mask)
+    inside[pad : h - pad, pad : w - pad] = True
+    inner_count = np.bincount(labels[inside], minlength=n)
+    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    interior_area = float((h - 2 * pad) * (w - 2 * pad))
+    # A digit part has most of its pixels inside the box and is not a speck.
+    candidate = (inner_count >= 0.5 * area) & (area >= 0.004 * interior_area)
+    candidate[0] = False
+    if not candidate.any():
+        return np.zeros_like(mask)
+    main = int(np.argmax(np.where(candidate, area, -1)))
+    if area[main] < 0.012 * interior_area:
+        return np.zeros_like(mask)
+    keep = np.zeros(n, bool)
+    keep[main] = True
+    x0, y0 = stats[main, cv2.CC_STAT_LEFT], stats[main, cv2.CC_STAT_TOP]
+    x1, y1 = x0 + stats[main, cv2.CC_STAT_WIDTH], y0 + stats[main, cv2.CC_STAT_HEIGHT]
+    near = 0.25 * min(h - 2 * pad, w - 2 * pad)
+    for i in np.flatnonzero(candidate):
+        cx0, cy0 = stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_TOP]
+        cx1, cy1 = cx0 + stats[i, cv2.CC_STAT_WIDTH], cy0 + stats[i, cv2.CC_STAT_HEIGHT]
+        dx = max(0, x0 - cx1, cx0 - x1)
+        dy = max(0, y0 - cy1, cy0 - y1)
+        if max(dx, dy) <= near and area[i] >= 0.06 * area[main] or area[i] >= 0.4 * area[main]:
+            keep[i] = True
+    return keep[labels]
+
+
+def to_mnist(ink: np.ndarray) -> np.ndarray:
+    """Place a float ink image (white on black) MNIST-style into 28x28.
+
+    The ink's bounding box is scaled to fit 20x20 (aspect ratio kept, anti-aliased) and
+    shifted so its centre of mass lands on the centre of the 28x28 field.
+
+    Examples
+    --------
+    >>> ink = np.zeros((50, 50), np.float32); ink[10:40, 20:26] = 1.0
+    >>> out = to_mnist(ink)
+    >>> out.shape, int(np.count_nonzero(out.sum(axis=1) > 0.5))
+    ((28, 28), 20)
+    """
+    out = np.zeros((28, 28), np.float32)
+    ys, xs = np.nonzero(ink > 0)
+    if len(ys) == 0:
+        return out
+    crop = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32)
+    h, w = crop.shape
+    scale = 20.0 / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = np.clip(cv2.resize(crop, (nw, nh), interpolation=interp), 0.0, 1.0)
+    total = float(small.sum())
+    if total <= 0:
+        return out
+    cy = float((small.sum(axis=1) * np.arange(nh)).sum()) / total
+    cx = float((small.sum(axis=0) * np.arange(nw)).sum()) / total
+    m = np.float32([[1, 0, 13.5 - cx], [0, 1, 13.5 - cy]])
+    placed = cv2.warpAffine(small, m, (28, 28), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    return np.clip(placed, 0.0, 1.0).astype(np.float32)
+
+
+def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[np.ndarray, float]:
+    """Turn one gray box crop (dark ink on light paper) into an MNIST-style image.
+
+    Parameters
+    ----------
+    crop : np.ndarray
+        uint8 (h, w) gray crop of one box with a margin around it, as made by
+        :func:`box_crop` (the ruled lines lie in the margin); not modified.
+    pad_fraction : float or None
+        Margin on each side as a fraction of the crop side; default the margin of
+        :func:`box_crop` (``CROP_PAD / (1 + 2 * CROP_PAD)``).
+
+    Returns
+    -------
+    image : np.ndarray
+        float32 (28, 28) in [0, 1], white ink on black; all zero for an empty box.
+    ink : float
+        Fraction of the box interior covered by kept ink.
+
+    Examples
+    --------
+    >>> blank = np.full((78, 78), 235, np.uint8)
+    >>> img, ink = clean_cell(blank)
+    >>> float(img.max()), ink
+    (0.0, 0.0)
+    """
+    if pad_fraction is None:
+        pad_fraction = CROP_PAD / (1 + 2 * CROP_PAD)
+    gray = np.asarray(crop, np.float32)
+    if gray.ndim == 3:
+        gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
+    h, w = gray.shape
+    pad = int(round(pad_fraction * min(h, w)))
+    p50, p75, paper = np.percentile(gray, [50, 75, 90])
+    sigma = max(0.0, float(p75 - p50)) / 0.6745
+    contrast = np.clip(paper - gray, 0, None)
+    low, high = max(MIN_LOW, 3.0 * sigma), max(MIN_HIGH, 5.0 * sigma)
+    mask = _hysteresis(contrast, low, high)
+    mask = _remove_border_lines(mask, pad)
+    keep = _keep_digit(mask, pad)
+    if not keep.any():
+        return np.zeros((28, 28), np.float32), 0.0
+    interior = keep[pad : h - pad, pad : w - pad]
+    ink_fraction = float(interior.mean())
+    # Anti-aliased edges: include the soft rim of kept strokes, scale the core to 1.
+    rim = cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    level = float(np.percentile(contrast[keep], 90))
+    soft = np.clip((contrast - 0.5 * low) / max(level - 0.5 * low, 1.0), 0.0, 1.0) * rim
+    return to_mnist(soft), ink_fraction
+
+
+def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
+    """Clean every box of a grid.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        uint8 (H, W) gray upright page (``grid.upright(page, grid.rotation)``).
+    grid : IDGrid
+        The grid found on that page.
+
+    Returns
+    -------
+    Cells
+        ``images`` float32 (n, 28, 28) and ``ink`` float32 (n,).
+
+    Examples
+    --------
+    >>> from idreader.grid import IDGrid
+    >>> quads = np.array([[[10, 10], [40, 10], [40, 40], [10, 40]]], np.float32)
+    >>> g = IDGrid(quads, 0, 0.0, (10.0, 10.0, 40.0, 40.0), 1.0)
+    >>> clean_cells(np.full((60, 60), 255, np.uint8), g).images.shape
+    (1, 28, 28)
+    """
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    results = [clean_cell(box_crop(image, quad)) for quad in grid.cells]
+    images = np.stack([r[0] for r in results]).astype(np.float32)
+    ink = np.array([r[1] for r in results], np.float32)
+    return Cells(images=images, ink=ink)

@@ -1,0 +1,301 @@
+"""Find the ID grid (the row of digit boxes) on a page image.
+
+The search runs on a copy of the page shrunk to about 100 dpi (:mod:`idreader.grid_boxes`):
+binarise, estimate the skew from box-like shapes, deskew, keep long horizontal and
+vertical strokes, take the rectangular holes of that line mask as box interiors and
+chain them into rows of similar, aligned, evenly spaced boxes. Each row becomes an
+:class:`IDGrid` candidate; its cell corners are then refined on the full-resolution page
+(:mod:`idreader.grid_refine`).
+
+Choosing the ID grid (the documented rule)
+------------------------------------------
+Candidates are ranked by ``score``:
+
+``score = n_cells + 2 * regularity + squareness + position``
+
+* ``regularity`` in [0, 1]: 1 minus the spread (coefficient of variation) of box widths,
+  heights and spacing;
+* ``squareness`` in [0, 1]: mean ``min(w, h) / max(w, h)`` of the boxes;
+* ``position`` in [0, 0.5]: grids nearer the top of the upright page score higher;
+* rows of fewer than 4 or more than 16 boxes lose 10;
+* when ``id_length`` is given, rows with exactly that many boxes gain 100.
+
+So with ``id_length`` the grid of that length wins; otherwise the longest regular row.
+
+Rotation (the documented rule)
+------------------------------
+A row of boxes that runs vertically means the page was turned by 90 or 270 degrees; a
+horizontal row means 0 or 180. Between the two, idreader picks the turn after which
+(a) more ink (the "Student number" label) lies left of the grid than right of it and
+(b) the grid sits higher on the page: ``(left - right) / (left + right) + (0.5 - y / H)``
+must be positive, with ``y / H`` the grid's relative height on the upright page.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .grid_boxes import (
+    Row,
+    binarize,
+    box_interiors,
+    downscale,
+    estimate_skew,
+    find_rows,
+    line_mask,
+    rotate_matrix,
+)
+from .grid_refine import refine_cells
+
+logger = logging.getLogger(__name__)
+
+_CV_ROTATE = {
+    90: cv2.ROTATE_90_CLOCKWISE,
+    180: cv2.ROTATE_180,
+    270: cv2.ROTATE_90_COUNTERCLOCKWISE,
+}
+
+
+@dataclass(frozen=True)
+class IDGrid:
+    """A row of digit boxes found on a page.
+
+    Attributes
+    ----------
+    cells : np.ndarray
+        float32 (n, 4, 2): each box's inner corners tl, tr, br, bl, left to right, in
+        pixels of the upright page image (``upright(image, rotation)``).
+    rotation : int
+        0/90/180/270: clockwise turn that made the page upright.
+    skew : float
+        Degrees, the row's angle in the upright page (``atan2(dy, dx)`` with y down, so
+        positive means the row descends to the right).
+    box : tuple of float
+        ``x0, y0, x1, y1`` of the grid in original (unrotated) page pixels.
+    score : float
+        Higher is more grid-like; used to rank candidates (see the module docstring).
+    """
+
+    cells: np.ndarray
+    rotation: int
+    skew: float
+    box: tuple[float, float, float, float]
+    score: float
+
+    @property
+    def n_cells(self) -> int:
+        return int(self.cells.shape[0])
+
+
+def upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn a page clockwise by ``rotation`` degrees (0, 90, 180 or 270).
+
+    Parameters
+    ----------
+    image : np.ndarray
+        (H, W) or (H, W, C) page image; not modified.
+    rotation : int
+        Clockwise turn, as in :attr:`IDGrid.rotation`.
+
+    Returns
+    -------
+    np.ndarray
+        The turned image ((W, H) for 90 and 270); ``image`` itself for 0.
+
+    Examples
+    --------
+    >>> upright(np.arange(6, dtype=np.uint8).reshape(2, 3), 90).shape
+    (3, 2)
+    """
+    if rotation == 0:
+        return image
+    if rotation not in _CV_ROTATE:
+        raise ValueError(f"rotation must be 0, 90, 180 or 270, got {rotation}")
+    return cv2.rotate(image, _CV_ROTATE[rotation])
+
+
+def to_upright(points: np.ndarray, rotation: int, shape: tuple[int, int]) -> np.ndarray:
+    """Map (..., 2) x, y points of an (H, W) page to the page turned by ``rotation``.
+
+    Examples
+    --------
+    >>> to_upright(np.array([[0.0, 0.0]]), 90, (10, 20)).tolist()
+    [[9.0, 0.0]]
+    """
+    h, w = shape[:2]
+    x, y = points[..., 0], points[..., 1]
+    mapped = {
+        0: (x, y),
+        90: (h - 1 - y, x),
+        180: (w - 1 - x, h - 1 - y),
+        270: (y, w - 1 - x),
+    }[rotation]
+    return np.stack(mapped, axis=-1)
+
+
+def from_upright(points: np.ndarray, rotation: int, shape: tuple[int, int]) -> np.ndarray:
+    """Inverse of :func:`to_upright`; ``shape`` is the (H, W) of the original page."""
+    h, w = shape[:2]
+    inverse = {0: 0, 90: 270, 180: 180, 270: 90}[rotation]
+    turned = (w, h) if rotation in (90, 270) else (h, w)
+    return to_upright(points, inverse, turned)
+
+
+def _to_gray(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        image = cv2.cvtColor(image, code)
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    return image
+
+
+def _band_ink(ink: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> float:
+    h, w = ink.shape
+    xa, xb = int(max(0, x0)), int(min(w, x1))
+    ya, yb = int(max(0, y0)), int(min(h, y1))
+    if xb <= xa or yb <= ya:
+        return 0.0
+    return float(np.count_nonzero(ink[ya:yb, xa:xb])) / ((xb - xa) * (yb - ya))
+
+
+def _choose_rotation(row: Row, ink: np.ndarray) -> tuple[int, float]:
+    """Rotation per the module rule, and the upright relative height of the grid."""
+    r = row.rects
+    x0, y0 = r[:, 0].min(), r[:, 1].min()
+    x1, y1 = (r[:, 0] + r[:, 2]).max(), (r[:, 1] + r[:, 3]).max()
+    h, w = ink.shape
+    if not row.vertical:
+        s = float(np.median(r[:, 3]))
+        before = _band_ink(ink, x0 - 6 * s, x0 - 0.4 * s, y0 - 0.2 * s, y1 + 0.2 * s)
+        after = _band_ink(ink, x1 + 0.4 * s, x1 + 6 * s, y0 - 0.2 * s, y1 + 0.2 * s)
+        rel = (y0 + y1) / 2 / h
+        options = (0, 180)
+    else:
+        s = float(np.median(r[:, 2]))
+        # Turned clockwise by 90, the bottom of this page becomes the upright left.
+        before = _band_ink(ink, x0 - 0.2 * s, x1 + 0.2 * s, y1 + 0.4 * s, y1 + 6 * s)
+        after = _band_ink(ink, x0 - 0.2 * s, x1 + 0.2 * s, y0 - 6 * s, y0 - 0.4 * s)
+        rel = (x0 + x1) / 2 / w
+        options = (90, 270)
+    side = (before - after) / max(before + after, 1e-6)
+    vote = side + (0.5 - rel)
+    return (options[0], rel) if vote >= 0 else (options[1], 1.0 - rel)
+
+
+def _row_score(rects: np.ndarray, rel_height: float, id_length: int | None) -> float:
+    n = len(rects)
+    widths, heights = rects[:, 2], rects[:, 3]
+    pitch = np.diff(rects[:, 0] + widths / 2)
+
+    def cv(v: np.ndarray) -> float:
+        return float(np.std(v) / max(np.mean(v), 1e-6)) if len(v) else 0.0
+
+    regularity = max(0.0, 1.0 - cv(widths) - cv(heights) - cv(pitch))
+    squareness = float(np.mean(np.minimum(widths, heights) / np.maximum(widths, heights)))
+    score = n + 2 * regularity + squareness + 0.5 * (1.0 - rel_height)
+    if not 4 <= n <= 16:
+        score -= 10
+    if id_length is not None and n == id_length:
+        score += 100
+    return score
+
+
+def _order_corners(quad: np.ndarray) -> np.ndarray:
+    """Corners of one quad as tl, tr, br, bl (angle order around the centre)."""
+    c = quad.mean(axis=0)
+    ang = np.arctan2(quad[:, 1] - c[1], quad[:, 0] - c[0])
+    # Sorting clockwise from -180 degrees puts tl (about -135 with y down) first.
+    return quad[np.argsort((ang + np.pi) % (2 * np.pi))]
+
+
+def find_grid_candidates(image: np.ndarray, *, id_length: int | None = None) -> list[IDGrid]:
+    """All rows of digit boxes on a page, best first.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        uint8 (H, W) gray page (colour is converted); any size and resolution.
+    id_length : int or None
+        Expected number of digits; a row of exactly this many boxes wins.
+
+    Returns
+    -------
+    list of IDGrid
+        Ranked by ``score`` (see the module docstring); empty when the page has no grid.
+
+    Examples
+    --------
+    >>> find_grid_candidates(np.full((400, 300), 255, np.uint8))
+    []
+    """
+    gray = _to_gray(np.asarray(image))
+    if gray.ndim != 2 or min(gray.shape) < 16:
+        return []
+    small, factor = downscale(gray)
+    ink = binarize(small)
+    angle = estimate_skew(ink)
+    matrix, size = rotate_matrix(ink.shape, angle)
+    flat = cv2.warpAffine(ink, matrix, size[::-1], flags=cv2.INTER_NEAREST)
+    rows = find_rows(box_interiors(line_mask(flat)))
+    inverse = cv2.invertAffineTransform(matrix)
+    candidates = []
+    for row in rows:
+        rotation, rel_height = _choose_rotation(row, flat)
+        x, y, w, h = (row.rects[:, i, None] - 0.5 for i in range(4))
+        quads = np.stack(
+            [
+                np.concatenate([x, y], 1),
+                np.concatenate([x + w + 1, y], 1),
+                np.concatenate([x + w + 1, y + h + 1], 1),
+                np.concatenate([x, y + h + 1], 1),
+            ],
+            axis=1,
+        )
+        quads = quads @ inverse[:, :2].T + inverse[:, 2]
+        quads = (quads + 0.5) * factor - 0.5
+        quads = refine_cells(gray, quads)
+        box = (
+            float(quads[..., 0].min()),
+            float(quads[..., 1].min()),
+            float(quads[..., 0].max()),
+            float(quads[..., 1].max()),
+        )
+        cells = to_upright(quads, rotation, gray.shape)
+        cells = np.stack([_order_corners(q) for q in cells])
+        cells = cells[np.argsort(cells[:, :, 0].mean(axis=1))].astype(np.float32)
+        first, last = cells[0].mean(axis=0), cells[-1].mean(axis=0)
+        skew = float(np.degrees(np.arctan2(last[1] - first[1], last[0] - first[0])))
+        score = _row_score(row.rects, rel_height, id_length)
+        candidates.append(IDGrid(cells, rotation, skew, box, score))
+    candidates.sort(key=lambda g: -g.score)
+    logger.debug("%d grid candidates, skew estimate %.2f deg", len(candidates), angle)
+    return candidates
+
+
+def find_id_grid(image: np.ndarray, *, id_length: int | None = None) -> IDGrid | None:
+    """The ID grid of a page: the best of :func:`find_grid_candidates`, or None.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        uint8 (H, W) gray page.
+    id_length : int or None
+        Expected number of digits, if known.
+
+    Returns
+    -------
+    IDGrid or None
+        None when the page has no grid (never raises for that).
+
+    Examples
+    --------
+    >>> find_id_grid(np.full((400, 300), 255, np.uint8)) is None
+    True
+    """
+    candidates = find_grid_candidates(image, id_length=id_length)
+    return candidates[0] if candidates else None

@@ -1,0 +1,106 @@
+"""Refine box corners on the full-resolution page from the ruled lines around each box.
+
+The coarse search runs at about 100 dpi, so its corners are good to a pixel or two of
+that scale. Here each side of each box is moved to the inner edge of its ruled line,
+found in a line profile of the full-resolution page: the per-column (or per-row) median
+darkness across the box, which is high on a ruled line and low across a handwritten
+stroke (a stroke covers only a few rows of the box, a line covers all of them).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: Fraction of the box side searched on either side of the coarse edge.
+SEARCH = 0.2
+
+
+def _profile_edge(profile: np.ndarray, expected: int, inward: int, reach: int) -> float | None:
+    """Inner edge of the line nearest ``expected`` in a darkness profile, or None.
+
+    ``inward`` is +1 when the box interior lies at higher indices, -1 otherwise.
+    """
+    lo, hi = max(0, expected - reach), min(len(profile), expected + reach + 1)
+    if hi - lo < 3:
+        return None
+    window = profile[lo:hi]
+    peak = lo + int(np.argmax(window))
+    background = float(np.median(profile))
+    height = float(profile[peak]) - background
+    if height < 12.0:  # no line here at all (a very faint or missing border)
+        return None
+    half = background + height / 2
+    i = peak
+    while 0 <= i + inward < len(profile) and profile[i + inward] > half:
+        i += inward
+    # The edge lies between the last dark sample and the first light one.
+    return i + 0.5 * inward
+
+
+def _refine_one(gray: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    tl, tr, br, bl = quad.astype(np.float64)
+    width = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
+    height = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
+    if min(width, height) < 6:
+        return quad
+    pad = int(round(SEARCH * min(width, height))) + 2
+    cw, ch = int(round(width)), int(round(height))
+    src = np.float32([tl, tr, bl])
+    dst = np.float32([[pad, pad], [pad + cw, pad], [pad, pad + ch]])
+    m = cv2.getAffineTransform(src, dst)
+    crop = cv2.warpAffine(
+        gray,
+        m,
+        (cw + 2 * pad, ch + 2 * pad),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    dark = 255.0 - crop.astype(np.float32)
+    # Middle part of the box only, so the perpendicular lines do not dominate.
+    rows = dark[pad + ch // 5 : pad + ch - ch // 5]
+    cols = dark[:, pad + cw // 5 : pad + cw - cw // 5]
+    col_profile = np.median(rows, axis=0)
+    row_profile = np.median(cols, axis=1)
+    reach = pad - 1
+    left = _profile_edge(col_profile, pad, +1, reach)
+    right = _profile_edge(col_profile, pad + cw, -1, reach)
+    top = _profile_edge(row_profile, pad, +1, reach)
+    bottom = _profile_edge(row_profile, pad + ch, -1, reach)
+    x0 = pad if left is None else left
+    x1 = pad + cw if right is None else right
+    y0 = pad if top is None else top
+    y1 = pad + ch if bottom is None else bottom
+    if x1 - x0 < 0.6 * cw or y1 - y0 < 0.6 * ch:
+        return quad  # the profile found something other than this box's lines
+    inv = cv2.invertAffineTransform(m)
+    pts = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
+    return (pts @ inv[:, :2].T + inv[:, 2]).astype(quad.dtype)
+
+
+def refine_cells(gray: np.ndarray, quads: np.ndarray) -> np.ndarray:
+    """Move each box side to the inner edge of its ruled line at full resolution.
+
+    Parameters
+    ----------
+    gray : np.ndarray
+        uint8 (H, W) page; not modified.
+    quads : np.ndarray
+        float (n, 4, 2) coarse inner corners tl, tr, br, bl in page pixels.
+
+    Returns
+    -------
+    np.ndarray
+        float (n, 4, 2) refined corners; a side without a clear line keeps its coarse
+        position. Corners are edge positions with pixel centres at integers, so the
+        boundary between pixels 10 and 11 is 10.5.
+
+    Examples
+    --------
+    >>> page = np.full((60, 60), 255, np.uint8)
+    >>> page[10:50, 10] = page[10:50, 49] = page[10, 10:50] = page[49, 10:50] = 0
+    >>> q = np.array([[[12.0, 12], [47, 12], [47, 47], [12, 47]]])
+    >>> refine_cells(page, q)[0].tolist()
+    [[10.5, 10.5], [48.5, 10.5], [48.5, 48.5], [10.5, 48.5]]
+    """
+    return np.stack([_refine_one(gray, q) for q in quads]) if len(quads) else quads
