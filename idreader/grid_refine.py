@@ -100,7 +100,7 @@ def refine_cells(gray: np.ndarray, quads: np.ndarray) -> np.ndarray:
     >>> page = np.full((60, 60), 255, np.uint8)
     >>> page[10:50, 10] = page[10:50, 49] = page[10, 10:50] = page[49, 10:50] = 0
     >>> q = np.array([[[12.0, 12], [47, 12], [47, 47], [12, 47]]])
-    >>> refine_cells(page, q)[0].tolist()
+    >>> np.round(refine_cells(page, q)[0], 3).tolist()
     [[10.5, 10.5], [48.5, 10.5], [48.5, 48.5], [10.5, 48.5]]
     """
     return np.stack([_refine_one(gray, q) for q in quads]) if len(quads) else quads
