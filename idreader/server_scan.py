@@ -113,7 +113,8 @@ class ScanService:
                 reader = Reader(config)
                 self._readers[config] = reader
                 if len(self._readers) > _MAX_READERS:
-                    self._readers.popitem(last=False)
+                    # The base Reader stays: /v1/model must never wait for a model load.
+                    del self._readers[next(k for k in self._readers if k != self.config)]
             self._readers.move_to_end(config)
             return reader
 
