@@ -133,7 +133,7 @@ def _scan(args: argparse.Namespace) -> int:
         except InputError as exc:
             # Nothing is scanned without the class list the user asked for: exit 2, not 1,
             # because 1 promises that the other results were written.
-            print(f"idreader: error: class list {args.classlist}: {exc}", file=sys.stderr)
+            print(f"idreader: error: class list not used, nothing scanned: {exc}", file=sys.stderr)
             return USAGE_ERROR
 
     reader = Reader(config)

@@ -29,8 +29,9 @@ REASON_TEXT: dict[str, str] = {
     "inner_blank": "A box in the middle of the ID is empty.",
     "unexpected_length": "The ID has a different number of digits than expected.",
     "not_in_classlist": "The ID read matches no student on the class list.",
-    "duplicate_id": "Another page was given the same ID or student.",
-    "low_match_margin": "Another student on the class list fits this page almost as well.",
+    "duplicate_id": "Another page has the same ID.",
+    "low_match_margin": "The class-list match is uncertain: another student, or no one on"
+    " the list, fits this page almost as well.",
     "read_error": "The page could not be read at all (see the error).",
 }
 
