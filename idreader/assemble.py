@@ -117,6 +117,8 @@ def assemble(
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] != N_CLASSES:
         raise ValueError(f"probs must have shape (n_cells, {N_CLASSES}), got {p.shape}")
+    if not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise ValueError("probs must be finite and non-negative")
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     n = p.shape[0]

@@ -79,6 +79,8 @@ def log_likelihoods(page_probs: Sequence[np.ndarray], ids: Sequence[str]) -> np.
     out = np.empty((len(page_probs), len(ids)))
     by_cells: dict[int, list[int]] = defaultdict(list)
     for i, p in enumerate(page_probs):
+        if np.ndim(p) != 2 or np.shape(p)[1] != N_CLASSES:
+            raise ValueError(f"page {i}: probs must have shape (n_cells, 11), got {np.shape(p)}")
         by_cells[len(p)].append(i)
     for n_cells, rows in by_cells.items():
         logp = np.log(np.clip(np.stack([page_probs[i] for i in rows]), PROB_FLOOR, None))

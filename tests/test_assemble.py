@@ -180,6 +180,9 @@ def test_input_not_mutated_and_shape_checked() -> None:
     np.testing.assert_array_equal(p, before)
     with pytest.raises(ValueError, match="shape"):
         assemble(p[:, :10])
+    p[0, 3] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        assemble(p)
 
 
 def test_reasons_are_known_codes() -> None:

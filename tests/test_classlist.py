@@ -232,3 +232,8 @@ def test_more_pages_than_students() -> None:
 def test_no_students_and_no_pages() -> None:
     assert match([reading("12")], []).reasons == (("not_in_classlist",),)
     assert match([], STUDENTS).unmatched == STUDENTS
+
+
+def test_bad_page_shape_names_the_page() -> None:
+    with pytest.raises(ValueError, match="page 1: probs must have shape"):
+        match([reading("12"), np.ones((3, 10)) / 10], STUDENTS)
