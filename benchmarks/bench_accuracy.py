@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-THRESHOLDS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995)
+THRESHOLDS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
 CALIBRATION_BINS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)
 #: Reasons that depend on the confidence threshold; recomputed per threshold.
 THRESHOLD_REASONS = {"low_confidence", "low_match_margin"}
@@ -173,6 +173,13 @@ def rates(pages: list[dict], threshold: float, **mode: bool) -> dict:
     }
 
 
+def upper_bound(events: int, n: int) -> float:
+    """One-sided 95 % Clopper-Pearson upper bound of a rate seen ``events`` times in ``n``."""
+    from scipy.stats import beta
+
+    return 1.0 if events >= n else float(beta.ppf(0.95, events + 1, n - events))
+
+
 def threshold_table(pages: list[dict], **mode: bool) -> list[str]:
     lines = [
         "| threshold | flag rate | accuracy of unflagged | silent errors (rate) |",
@@ -253,7 +260,8 @@ def report(records: dict, command: str) -> str:
         f"- pages flagged for review: {read['flag_rate']:.1%}",
         f"- accuracy of unflagged pages: {read['unflagged_accuracy']:.2%}",
         f"- silent errors (wrong and unflagged): {read['silent']} of {n} "
-        f"({read['silent_rate']:.2%}; target <= {TARGET_SILENT:.1%})",
+        f"({read['silent_rate']:.2%}; target <= {TARGET_SILENT:.1%}; 95 % upper bound "
+        f"{upper_bound(read['silent'], n):.2%})",
         "",
         "Flag rate against the accuracy of what is left unflagged, per threshold "
         "(`confidence_threshold`; the other reasons do not depend on it):",
@@ -275,6 +283,9 @@ def report(records: dict, command: str) -> str:
         f"{both['flag_rate']:.1%} | {both['silent']} |",
         f"| match reasons only | {match_only['correct']:.2%} | {match_only['flag_rate']:.1%} "
         f"| {match_only['silent']} |",
+        "",
+        f"95 % upper bounds of the unflagged-wrong-match rate: "
+        f"{upper_bound(both['silent'], n):.2%} and {upper_bound(match_only['silent'], n):.2%}.",
         "",
         "Match reasons only, per threshold (`low_match_margin` when the match posterior is "
         "below it):",
