@@ -133,7 +133,7 @@ def assemble(
     else:
         student_id, confidence = None, blank_prob
 
-    top2 = np.sort(p, axis=1)[:, -2:] if n else np.zeros((0, 2))
+    top2 = np.sort(p, axis=1)[:, -2:]
     argmax = p.argmax(axis=1)
     written = np.flatnonzero(argmax != BLANK)
     read_length = int(written[-1]) + 1 if written.size else 0
