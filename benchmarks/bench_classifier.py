@@ -1,0 +1,98 @@
+"""Classifier throughput: cells per second on one core at batch 64 (target >= 5,000).
+
+Usage (from the repository root)::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_classifier.py [--seconds 3] [--batch 64]
+
+Reports, all measured in this run on the committed MNIST slice (tests/data):
+
+- ``classifier``: :meth:`idreader.classifier.DigitClassifier.predict` with one thread;
+- ``raw_session``: a bare ONNX Runtime session on the same model and inputs (baseline:
+  the ratio shows what the wrapper's validation, chunking and softmax cost);
+- ``clean_cell``: :func:`idreader.cells.clean_cell` on rendered box crops (the stage
+  before; the ratio says whether the classifier can ever be the bottleneck).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def rate(fn: Callable[[], object], items: int, seconds: float) -> float:
+    """Items per second of ``fn`` (which handles ``items`` per call), best of 3 windows."""
+    fn()  # warm-up
+    best = 0.0
+    for _ in range(3):
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds / 3:
+            fn()
+            n += items
+        best = max(best, n / (time.perf_counter() - t0))
+    return best
+
+
+def main(argv: list[str] | None = None) -> dict:
+    import cv2
+    import onnxruntime as ort
+
+    from idreader.cells import box_crop, clean_cell
+    from idreader.classifier import DigitClassifier, default_model_path
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--batch", type=int, default=64)
+    args = p.parse_args(argv)
+    with np.load(ROOT / "tests" / "data" / "mnist_test_2000.npz") as d:
+        cells = d["images"][: args.batch].astype(np.float32) / 255.0
+
+    clf = DigitClassifier(threads=1)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        str(default_model_path()), options, providers=["CPUExecutionProvider"]
+    )
+    feed = {"cells": cells[:, None]}
+    # A box crop like the ones clean_cells makes: dark digit in a ruled box, 200 dpi.
+    page = np.full((120, 120), 245, np.uint8)
+    cv2.rectangle(page, (30, 30), (93, 93), 20, 2)
+    digit = cv2.resize(255 - (cells[0] * 255).astype(np.uint8), (40, 40))
+    page[42:82, 42:82] = np.minimum(page[42:82, 42:82], digit)
+    quad = np.float32([[32, 32], [92, 32], [92, 92], [32, 92]])
+
+    results = {
+        "batch": args.batch,
+        "classifier_cells_per_s": rate(lambda: clf.predict(cells), args.batch, args.seconds),
+        "raw_session_cells_per_s": rate(
+            lambda: session.run(["logits"], feed), args.batch, args.seconds
+        ),
+        "clean_cell_cells_per_s": rate(lambda: clean_cell(box_crop(page, quad)), 1, args.seconds),
+    }
+    results["classifier_vs_raw_session"] = (
+        results["classifier_cells_per_s"] / results["raw_session_cells_per_s"]
+    )
+    results["classifier_vs_clean_cell"] = (
+        results["classifier_cells_per_s"] / results["clean_cell_cells_per_s"]
+    )
+    results["target_cells_per_s"] = 5000
+    results["meets_target"] = results["classifier_cells_per_s"] >= 5000
+    print(
+        json.dumps(
+            {k: round(v, 3) if isinstance(v, float) else v for k, v in results.items()}, indent=2
+        )
+    )
+    return results
+
+
+if __name__ == "__main__":
+    main()

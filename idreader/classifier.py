@@ -1,0 +1,183 @@
+"""Digit/blank classifier: one ONNX Runtime session over the shipped CNN.
+
+The model (``idreader/models/digits.onnx``) takes cleaned cells float32
+``(N, 1, 28, 28)`` in [0, 1] (white ink on black, as :func:`idreader.cells.clean_cells`
+makes them) and returns logits ``(N, 11)``; class 10 means "blank box". The
+temperature fitted on validation data is stored in the model's metadata and applied
+here, so :meth:`DigitClassifier.predict` returns calibrated probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+#: Number of output classes: digits 0-9 and blank.
+NUM_CLASSES = 11
+#: Output index of the blank class.
+BLANK = 10
+#: Largest number of cells sent to ONNX Runtime in one call.
+CHUNK = 4096
+#: Metadata keys the model must carry.
+REQUIRED_METADATA = ("classes", "input_normalisation", "temperature", "version", "training_data")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the model says about itself (its ONNX ``metadata_props``).
+
+    Attributes
+    ----------
+    version : str
+        Model version, reported in every scan summary.
+    classes : tuple of str
+        Class names in output order: ``"0"``..``"9"``, ``"blank"``.
+    temperature : float
+        Calibration temperature applied to the logits before the softmax.
+    metadata : dict
+        All metadata key/value pairs, as strings.
+    """
+
+    version: str
+    classes: tuple[str, ...]
+    temperature: float
+    metadata: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+def default_model_path() -> Path:
+    """Path of the model shipped inside the package.
+
+    Examples
+    --------
+    >>> default_model_path().name
+    'digits.onnx'
+    """
+    return Path(str(resources.files("idreader") / "models" / "digits.onnx"))
+
+
+def _model_info(metadata: dict[str, str], path: Path) -> ModelInfo:
+    missing = [k for k in REQUIRED_METADATA if k not in metadata]
+    if missing:
+        raise ModelError(f"model {path} lacks metadata {', '.join(missing)}")
+    try:
+        classes = tuple(json.loads(metadata["classes"]))
+        temperature = float(metadata["temperature"])
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"model {path} has unreadable metadata: {exc}") from exc
+    if len(classes) != NUM_CLASSES or classes[BLANK] != "blank":
+        raise ModelError(f"model {path} has classes {classes}, expected 0-9 and 'blank'")
+    if not np.isfinite(temperature) or temperature <= 0:
+        raise ModelError(f"model {path} has invalid temperature {metadata['temperature']!r}")
+    return ModelInfo(
+        version=metadata["version"], classes=classes, temperature=temperature, metadata=metadata
+    )
+
+
+class DigitClassifier:
+    """Classify cleaned 28x28 cells as a digit 0-9 or blank (class 10).
+
+    One ONNX Runtime session is created in ``__init__`` and reused; its input name and
+    shape are read once. ``predict`` only reads the session, so one instance can be
+    shared by threads.
+
+    Parameters
+    ----------
+    model_path : path or None
+        ONNX model to load; ``None`` loads the shipped model (:func:`default_model_path`).
+    threads : int or None
+        ONNX Runtime intra-op threads; ``None`` lets ONNX Runtime choose.
+
+    Raises
+    ------
+    ModelError
+        When the model is missing, corrupt, or does not match the expected contract.
+
+    Examples
+    --------
+    >>> clf = DigitClassifier(threads=1)
+    >>> clf.predict(np.zeros((3, 28, 28), np.float32)).argmax(axis=1).tolist()
+    [10, 10, 10]
+    """
+
+    def __init__(self, model_path: str | os.PathLike | None = None, *, threads: int | None = None):
+        import onnxruntime as ort
+
+        path = Path(model_path) if model_path is not None else default_model_path()
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}")
+        if threads is not None and threads < 1:
+            raise ModelError(f"threads must be >= 1, got {threads}")
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # ORT raises its own untyped errors for bad files
+            raise ModelError(f"cannot load model {path}: {exc}") from exc
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1 or list(inputs[0].shape[1:]) != [1, 28, 28]:
+            raise ModelError(
+                f"model {path} must map one (N, 1, 28, 28) input to one output, "
+                f"has inputs {[(i.name, i.shape) for i in inputs]}"
+            )
+        self._input_name = inputs[0].name
+        self._output_name = outputs[0].name
+        self.path = path
+        self.info = _model_info(self._session.get_modelmeta().custom_metadata_map, path)
+        log.debug("loaded model %s version %s", path, self.info.version)
+
+    def predict(self, cells: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities of cleaned cells.
+
+        Parameters
+        ----------
+        cells : ndarray
+            float32 ``(n, 28, 28)`` in [0, 1], white ink on black (``n`` may be 0).
+
+        Returns
+        -------
+        ndarray
+            float32 ``(n, 11)``: ``softmax(logits / temperature)``; column 10 is blank.
+
+        Raises
+        ------
+        ModelError
+            When ``cells`` does not have shape ``(n, 28, 28)`` or holds NaN/inf.
+
+        Examples
+        --------
+        >>> probs = DigitClassifier().predict(np.zeros((2, 28, 28), np.float32))
+        >>> probs.shape, bool(np.allclose(probs.sum(axis=1), 1.0))
+        ((2, 11), True)
+        """
+        cells = np.asarray(cells)
+        if cells.ndim != 3 or cells.shape[1:] != (28, 28):
+            raise ModelError(f"cells must have shape (n, 28, 28), got {cells.shape}")
+        x = cells.astype(np.float32, copy=False)
+        if not np.isfinite(x).all():
+            raise ModelError("cells contain NaN or infinite values")
+        out = np.empty((len(x), NUM_CLASSES), np.float32)
+        for start in range(0, len(x), CHUNK):
+            batch = x[start : start + CHUNK, None]
+            logits = self._session.run([self._output_name], {self._input_name: batch})[0]
+            out[start : start + CHUNK] = _softmax(logits / self.info.temperature)
+        return out
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)

@@ -1,0 +1,197 @@
+"""Training code: data, augmentation, calibration, a quick training run and ONNX export.
+
+Needs the [train] extra (torch, onnx); CI installs it. MNIST comes from the committed
+test slice only (written out as IDX files in a temporary folder), never from ../shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from idreader.classifier import DigitClassifier  # noqa: E402
+from idreader.errors import ModelError  # noqa: E402
+from training.augment import AugmentConfig, augment  # noqa: E402
+from training.blanks import blank_cells, scribble_cells, scribble_target  # noqa: E402
+from training.calibrate import expected_calibration_error, fit_temperature, softmax  # noqa: E402
+from training.cells_data import strip_cells  # noqa: E402
+from training.data import BLANK, load_mnist, train_val_split  # noqa: E402
+from training.export import build_parser, run_export  # noqa: E402
+from training.make_test_slice import make_test_slice  # noqa: E402
+from training.models import ARCHITECTURES, build_model, count_parameters  # noqa: E402
+from training.train import parse_args, predict_logits, train  # noqa: E402
+
+SLICE = Path(__file__).parent / "data" / "mnist_test_2000.npz"
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(n).to_bytes(4, "big") for n in array.shape
+    )
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture(scope="module")
+def idx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed slice as MNIST IDX files: all 2,000 as "train", the same as "t10k"."""
+    folder = tmp_path_factory.mktemp("mnist")
+    with np.load(SLICE) as d:
+        images, labels = d["images"], d["labels"]
+    for prefix in ("train", "t10k"):
+        _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def quick_run(idx_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("run")
+    return train(parse_args(["--quick", "--data-dir", str(idx_dir), "--out", str(out)]))
+
+
+def test_load_mnist_reads_idx(idx_dir: Path, mnist) -> None:
+    split = load_mnist(idx_dir, subset="test")
+    np.testing.assert_array_equal(split.images, mnist[0])
+    np.testing.assert_array_equal(split.labels, mnist[1])
+    assert split.labels.dtype == np.int64
+
+
+def test_train_val_split_is_disjoint_and_complete(idx_dir: Path) -> None:
+    full = load_mnist(idx_dir)
+    tr, va = train_val_split(full, n_val=300, seed=3)
+    assert (len(tr), len(va)) == (1700, 300)
+    # every original image lands in exactly one part
+    keys = {img.tobytes() for img in full.images}
+    assert {img.tobytes() for img in tr.images} | {img.tobytes() for img in va.images} == keys
+    again = train_val_split(full, n_val=300, seed=3)[1]
+    np.testing.assert_array_equal(again.labels, va.labels)
+
+
+def test_make_test_slice_reproduces_committed_file(idx_dir: Path, tmp_path: Path) -> None:
+    out = make_test_slice(idx_dir, tmp_path / "slice.npz")
+    with np.load(out) as new, np.load(SLICE) as old:
+        for key in ("images", "labels"):
+            assert new[key].dtype == old[key].dtype
+            np.testing.assert_array_equal(new[key], old[key])
+
+
+def test_augment_identity_when_disabled(mnist) -> None:
+    x = torch.from_numpy(mnist[0][:16].astype(np.float32) / 255).unsqueeze(1)
+    off = AugmentConfig(p_affine=0, p_thick=0, p_thin=0, p_blur=0, p_noise=0)
+    torch.testing.assert_close(augment(x, cfg=off), x, atol=1e-5, rtol=0)
+
+
+def test_augment_changes_images_but_keeps_ink_and_range(mnist) -> None:
+    x = torch.from_numpy(mnist[0][:256].astype(np.float32) / 255).unsqueeze(1)
+    before = x.clone()
+    y = augment(x, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(x, before)  # input untouched
+    assert y.min() >= 0 and y.max() <= 1
+    assert (y - x).abs().mean() > 0.02
+    ratio = (y.sum((1, 2, 3)) / x.sum((1, 2, 3))).median()
+    assert 0.6 < float(ratio) < 1.6  # scale/stroke changes, the digit is not lost
+
+
+def test_blank_and_scribble_cells() -> None:
+    rng = np.random.default_rng(0)
+    blanks = blank_cells(500, rng=rng)
+    assert blanks.shape == (500, 28, 28) and blanks.dtype == np.float32
+    # far less ink than a digit (MNIST digits sum to ~100), some perfectly clean
+    assert np.median(blanks.sum((1, 2))) < 25
+    assert (blanks.sum((1, 2)) < 0.01).mean() > 0.1
+    scribbles = scribble_cells(50, rng=rng)
+    assert scribbles.sum((1, 2)).min() > 20  # lots of ink
+    target = scribble_target(3)
+    np.testing.assert_allclose(target.sum(1), 1.0)
+    assert (target[:, BLANK] == 0).all()
+
+
+def test_strip_cells_through_real_pipeline(mnist) -> None:
+    images, labels = mnist
+    ex = strip_cells(images[:200], labels[:200], 4, rng=np.random.default_rng(5), source="t")
+    assert ex.images.shape[1:] == (28, 28) and len(ex) == len(ex.targets) >= 16
+    np.testing.assert_allclose(ex.targets.sum(1), 1.0, atol=1e-6)
+    blank = ex.labels == BLANK
+    digit = (ex.labels >= 0) & (ex.labels < BLANK)
+    assert blank.any() and digit.any()
+    ink = ex.images.reshape(len(ex), -1).sum(1)
+    assert np.median(ink[digit]) > 30 > np.median(ink[blank])
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_architectures_output_eleven_logits(name: str) -> None:
+    model = build_model(name).eval()
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 11)
+    assert 30_000 < count_parameters(model) < 250_000
+
+
+def test_fit_temperature_recovers_known_scale() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 11, 4000)
+    logits = 3.0 * np.eye(11)[labels] + rng.normal(0, 1.0, (4000, 11))
+    # sample labels from the model itself: it is then calibrated at T = 1 ...
+    probs = softmax(logits)
+    sampled = np.array([rng.choice(11, p=p) for p in probs])
+    t1 = fit_temperature(logits, np.eye(11)[sampled])
+    assert t1 == pytest.approx(1.0, abs=0.1)
+    # ... and 3x sharper logits need T = 3
+    assert fit_temperature(3 * logits, np.eye(11)[sampled]) == pytest.approx(3 * t1, rel=1e-3)
+    calibrated = expected_calibration_error(probs, sampled)
+    assert calibrated < 0.03 < expected_calibration_error(softmax(3 * logits), sampled)
+
+
+def test_quick_training_loss_decreases(quick_run) -> None:
+    losses = quick_run.history["step_loss"]
+    assert len(losses) >= 4
+    assert np.mean(losses[-2:]) < 0.7 * np.mean(losses[:2])
+    assert quick_run.history["epochs"][0]["val_acc"] > 0.5  # chance is ~0.1
+    for name in ("model.pt", "checkpoint.pt", "val.npz", "history.json", "train_args.json"):
+        assert (quick_run.out_dir / name).is_file()
+
+
+def test_export_matches_torch_and_carries_metadata(quick_run, tmp_path: Path) -> None:
+    onnx_path, card_path = tmp_path / "digits.onnx", tmp_path / "digits.json"
+    args = export_args(quick_run.out_dir, onnx_path, card_path)
+    card = run_export(args)
+    proto = onnx.load(str(onnx_path))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(meta["classes"])[-1] == "blank" and len(json.loads(meta["classes"])) == 11
+    assert meta["version"] == "0.0.test"
+    assert float(meta["temperature"]) == pytest.approx(card["temperature"])
+    assert {"input_normalisation", "training_data"} <= set(meta)
+    assert proto.opset_import[0].version >= 17
+    assert card["metrics"]["onnx_vs_torch_max_abs_logit_diff"] <= 1e-4
+    # Independent check through the runtime wrapper, on a dynamic batch size.
+    with np.load(SLICE) as d:
+        x = d["images"][:37].astype(np.float32) / 255
+    logits = predict_logits(quick_run.model, x)
+    expected = softmax(logits, card["temperature"])
+    np.testing.assert_allclose(DigitClassifier(onnx_path).predict(x), expected, atol=1e-4)
+    traced = torch.jit.load(str(quick_run.out_dir / "model.ts"))
+    with torch.no_grad():
+        np.testing.assert_allclose(traced(torch.from_numpy(x[:, None])).numpy(), logits, atol=1e-4)
+
+
+def export_args(run: Path, onnx_path: Path, card_path: Path) -> argparse.Namespace:
+    argv = ["--run", str(run), "--out", str(onnx_path), "--card", str(card_path)]
+    argv += ["--version", "0.0.test", "--status", "test"]
+    return build_parser().parse_args(argv)
+
+
+def test_model_without_metadata_raises_model_error(quick_run, tmp_path: Path) -> None:
+    onnx_path = tmp_path / "digits.onnx"
+    run_export(export_args(quick_run.out_dir, onnx_path, tmp_path / "c.json"))
+    proto = onnx.load(str(onnx_path))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(onnx_path))
+    with pytest.raises(ModelError, match="lacks metadata"):
+        DigitClassifier(onnx_path)

@@ -1,0 +1,180 @@
+"""Training cells made the way the reader sees them: rendered ID boxes, cleaned by cells.py.
+
+Each strip is a row of ID boxes drawn by :func:`idreader.synth.make_strip` with a random
+layout, resolution and scan distortion, holding MNIST *training* digits, blank boxes and
+a few scribbles. The boxes are located from the true corners plus a small random error
+(a grid finder is never exact) and cleaned by the real :func:`idreader.cells.clean_cells`,
+so border fragments, scan noise, offsets and stroke widths at inference time are in the
+training distribution.
+
+Usage (from the repository root; writes ``<out>_train.npz``, ``<out>_val.npz`` and
+``<out>_test.npz``)::
+
+    python -m training.cells_data --out runs/cells/synth --strips 9000
+
+The train part uses the MNIST training digits that :func:`training.data.train_val_split`
+keeps for training; ``val`` and ``test`` use disjoint halves of the held-out validation
+digits, with their own seeds. MNIST *test* digits are never used here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .blanks import blank_target, one_hot, scribble_cells, scribble_target
+from .data import BLANK, DEFAULT_DATA_DIR, load_mnist, train_val_split
+from .dataset import Examples
+
+log = logging.getLogger(__name__)
+
+#: Share of boxes left empty, and of boxes holding a scribble instead of a digit.
+BLANK_SHARE = 0.3
+SCRIBBLE_SHARE = 0.02
+
+
+def random_conditions(rng: np.random.Generator) -> tuple[object, object, int]:
+    """A random (Layout, Distortion, dpi) spanning clean to rough scans."""
+    from idreader.synth import LAYOUT_KINDS, Distortion, Layout
+
+    layout = Layout(
+        kind=str(rng.choice(LAYOUT_KINDS)),
+        n_boxes=int(rng.integers(4, 11)),
+        box_mm=float(rng.uniform(6.0, 10.0)),
+        line_mm=float(rng.uniform(0.2, 0.6)),
+        marks_table=False,
+    )
+    rough = rng.random() < 0.5
+    distortion = Distortion(
+        skew=float(rng.uniform(-3, 3)) if rng.random() < 0.6 else 0.0,
+        blur=float(rng.uniform(0.3, 1.2)) if rng.random() < 0.3 else 0.0,
+        noise=float(rng.uniform(2, 14)) if rng.random() < 0.5 else 0.0,
+        jpeg_quality=int(rng.integers(30, 90)) if rng.random() < 0.3 else None,
+        binarize=bool(rng.random() < 0.08),
+        line_gray=int(rng.integers(0, 170)) if rng.random() < 0.3 else 0,
+        broken_lines=float(rng.uniform(0.05, 0.4)) if rough and rng.random() < 0.4 else 0.0,
+        specks=int(rng.integers(1, 30)) if rough else 0,
+        stray_marks=int(rng.integers(1, 4)) if rough and rng.random() < 0.4 else 0,
+        ink_gray=int(rng.integers(0, 110)) if rng.random() < 0.3 else 0,
+        background=int(rng.integers(200, 256)) if rng.random() < 0.4 else 255,
+        stroke_scale=float(rng.uniform(0.6, 1.8)) if rng.random() < 0.4 else 1.0,
+        digit_jitter=float(rng.uniform(0.0, 0.15)),
+        cross_border=0.1 if rng.random() < 0.2 else 0.0,
+    )
+    dpi = int(rng.choice([150, 200, 200, 300]))
+    return layout, distortion, dpi
+
+
+def jitter_quads(quads: np.ndarray, *, rng: np.random.Generator, amount: float) -> np.ndarray:
+    """Move each corner of ``quads`` ``(n, 4, 2)`` by up to ``amount`` x the box side."""
+    side = np.linalg.norm(quads[:, 1] - quads[:, 0], axis=1)[:, None, None]
+    return (quads + rng.uniform(-amount, amount, quads.shape) * side).astype(np.float32)
+
+
+def strip_cells(
+    digits: np.ndarray,
+    labels: np.ndarray,
+    n_strips: int,
+    *,
+    rng: np.random.Generator,
+    source: str,
+) -> Examples:
+    """Render ``n_strips`` random ID strips and return their cleaned cells as examples.
+
+    Parameters
+    ----------
+    digits, labels : ndarray
+        uint8 ``(N, 28, 28)`` MNIST digits and their labels to write into boxes.
+    n_strips : int
+        Number of strips (4-10 boxes each).
+    source : str
+        Tag stored with every example (e.g. ``"cells_train"``).
+
+    Examples
+    --------
+    >>> ex = strip_cells(digits, labels, 2, rng=np.random.default_rng(0),
+    ...                  source="x")  # doctest: +SKIP
+    """
+    from idreader.cells import clean_cells
+    from idreader.grid import IDGrid
+    from idreader.synth import make_strip
+
+    images, targets = [], []
+    for _ in range(n_strips):
+        layout, distortion, dpi = random_conditions(rng)
+        kind = rng.random(layout.n_boxes)
+        boxes: list[np.ndarray | None] = []
+        box_targets = []
+        for k in kind:
+            if k < BLANK_SHARE:
+                boxes.append(None)
+                box_targets.append(blank_target(1)[0])
+            elif k < BLANK_SHARE + SCRIBBLE_SHARE:
+                boxes.append((scribble_cells(1, rng=rng)[0] * 255).astype(np.uint8))
+                box_targets.append(scribble_target(1)[0])
+            else:
+                i = int(rng.integers(len(labels)))
+                boxes.append(digits[i])
+                box_targets.append(one_hot(labels[i : i + 1])[0])
+        strip, quads = make_strip(boxes, layout=layout, distortion=distortion, dpi=dpi, rng=rng)
+        quads = jitter_quads(quads, rng=rng, amount=float(rng.uniform(0.0, 0.06)))
+        x0, y0 = quads.reshape(-1, 2).min(axis=0)
+        x1, y1 = quads.reshape(-1, 2).max(axis=0)
+        grid = IDGrid(quads, 0, float(distortion.skew), (x0, y0, x1, y1), 1.0)
+        images.append(clean_cells(strip, grid).images)
+        targets.extend(box_targets)
+    out_images = np.concatenate(images) if images else np.zeros((0, 28, 28), np.float32)
+    out_targets = np.asarray(targets, np.float32).reshape(-1, 11)
+    return Examples(out_images, out_targets, np.full(len(out_targets), source))
+
+
+def build_cache(
+    data_dir: str | Path,
+    out: str | Path,
+    *,
+    strips: int,
+    n_val: int = 5000,
+    seed: int = 0,
+) -> dict[str, Path]:
+    """Write train/val/test cell caches ``<out>_{part}.npz``; returns their paths.
+
+    Validation and test get ``strips // 10`` strips each, from disjoint halves of the
+    held-out validation digits.
+    """
+    train_digits, val_digits = train_val_split(load_mnist(data_dir), n_val=n_val, seed=seed)
+    half = len(val_digits) // 2
+    parts = {
+        "train": (train_digits.images, train_digits.labels, strips, seed + 101),
+        "val": (val_digits.images[:half], val_digits.labels[:half], strips // 10, seed + 202),
+        "test": (val_digits.images[half:], val_digits.labels[half:], strips // 10, seed + 303),
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, (images, labels, n, part_seed) in parts.items():
+        examples = strip_cells(
+            images, labels, n, rng=np.random.default_rng(part_seed), source=f"cells_{name}"
+        )
+        paths[name] = out.parent / f"{out.name}_{name}.npz"
+        examples.save(paths[name])
+        n_blank = int((examples.labels == BLANK).sum())
+        log.info("%s: %d cells (%d blank) -> %s", name, len(examples), n_blank, paths[name])
+    return paths
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    p.add_argument("--out", default="runs/cells/synth", help="cache prefix")
+    p.add_argument("--strips", type=int, default=9000, help="training strips (4-10 boxes)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    build_cache(args.data_dir, args.out, strips=args.strips, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Candidate CNNs for 28x28 digit/blank cells; every one normalises its own input.
+
+The exported graph takes cells in [0, 1] (white ink on black), so normalisation lives
+inside the model (:class:`Normalise`) and the runtime never has to know MNIST's
+mean and standard deviation.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .data import NUM_CLASSES
+
+#: Mean and standard deviation of MNIST training pixels in [0, 1].
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+
+
+class Normalise(nn.Module):
+    """``(x - mean) / std``, recorded in the ONNX metadata as ``input_normalisation``."""
+
+    def __init__(self, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> None:
+        super().__init__()
+        self.mean = mean
+        self.std = std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+
+def cnn3(*, dropout: float = 0.25) -> nn.Sequential:
+    """Three conv+BN+ReLU layers (32-48-96 wide), each followed by 2x2 max-pooling,
+    then one linear layer; ~65k parameters, ~4.9M multiply-adds per cell.
+
+    Input ``(N, 1, 28, 28)`` in [0, 1]; output logits ``(N, 11)``.
+    """
+    return nn.Sequential(
+        Normalise(),
+        *_conv_bn(1, 32),
+        nn.MaxPool2d(2),  # 14x14
+        *_conv_bn(32, 48),
+        nn.MaxPool2d(2),  # 7x7
+        *_conv_bn(48, 96),
+        nn.MaxPool2d(2),  # 3x3
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(96 * 3 * 3, NUM_CLASSES),
+    )
+
+
+def blocks4(*, dropout: float = 0.2) -> nn.Sequential:
+    """Four blocks (two 3x3 conv+BN+ReLU layers in the first three), ~150k parameters.
+
+    Widths 16-32-64-128; the last block is one conv on the 3x3 map, then global
+    average pooling and a linear layer. Input ``(N, 1, 28, 28)``; output ``(N, 11)``.
+    """
+    return nn.Sequential(
+        Normalise(),
+        *_conv_bn(1, 16),
+        *_conv_bn(16, 16),
+        nn.MaxPool2d(2),  # 14x14
+        *_conv_bn(16, 32),
+        *_conv_bn(32, 32),
+        nn.MaxPool2d(2),  # 7x7
+        *_conv_bn(32, 64),
+        *_conv_bn(64, 64),
+        nn.MaxPool2d(2),  # 3x3
+        *_conv_bn(64, 128),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(128, NUM_CLASSES),
+    )
+
+
+ARCHITECTURES = {"cnn3": cnn3, "blocks4": blocks4}
+
+
+def build_model(name: str) -> nn.Sequential:
+    """A fresh, untrained model of architecture ``name`` (a key of ``ARCHITECTURES``).
+
+    Examples
+    --------
+    >>> build_model("cnn3")(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 11])
+    """
+    try:
+        return ARCHITECTURES[name]()
+    except KeyError:
+        raise ValueError(
+            f"unknown architecture {name!r}; choose from {sorted(ARCHITECTURES)}"
+        ) from None
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
