@@ -239,13 +239,19 @@ def _pdf_pages(data: bytes, *, dpi: int, wanted, failed, name: str) -> Iterator[
 
 def _image_pages(data: bytes, *, wanted, failed, name: str) -> Iterator[Page]:
     import cv2
+    from cv2.utils import logging as cv_logging
 
     buf = np.frombuffer(data, np.uint8)
     flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+    # OpenCV prints decoder complaints to stderr; a corrupt file is reported as an error page
+    level = cv_logging.getLogLevel()
+    cv_logging.setLogLevel(cv_logging.LOG_LEVEL_SILENT)
     try:
         ok, images = cv2.imdecodemulti(buf, flags)
     except cv2.error as exc:
         ok, images = False, [str(exc).strip().splitlines()[-1]]
+    finally:
+        cv_logging.setLogLevel(level)
     if not ok or not images:
         if wanted is None or 1 in wanted:
             detail = f": {images[0]}" if images and isinstance(images[0], str) else ""
@@ -306,7 +312,7 @@ def _image_resolutions(data: bytes) -> list[tuple[float, float] | None]:
             return [_jpeg_resolution(data)]
         if data.startswith(b"BM") and len(data) >= 46:
             x, y = struct.unpack_from("<ii", data, 38)  # pixels per metre
-            return [(x * 0.0254, y * 0.0254) if x > 0 and y > 0 else None]
+            return [(round(x * 0.0254, 1), round(y * 0.0254, 1)) if x > 0 and y > 0 else None]
         return _tiff_resolutions(data)
     except struct.error:  # a truncated header: the decoder has the final word on the file
         return []
@@ -318,7 +324,7 @@ def _png_resolution(data: bytes) -> tuple[float, float] | None:
         length, kind = struct.unpack_from(">I4s", data, pos)
         if kind == b"pHYs":
             x, y, unit = struct.unpack_from(">IIB", data, pos + 8)
-            return (x * 0.0254, y * 0.0254) if unit == 1 else None
+            return (round(x * 0.0254, 1), round(y * 0.0254, 1)) if unit == 1 else None
         if kind in (b"IDAT", b"IEND"):
             return None
         pos += 12 + length
