@@ -1,0 +1,278 @@
+"""synth: the box corners it reports are where the ruled lines and the handwriting really are."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from idreader.pages import iter_pages
+from idreader.synth import (
+    DigitBank,
+    Distortion,
+    Layout,
+    make_page,
+    make_strip,
+    write_pdf,
+    write_truth_csv,
+)
+
+DPI = 200
+LINE_PX = 0.35 / 25.4 * DPI  # default rule width in pixels
+
+
+@pytest.fixture()
+def bank(mnist, rng) -> DigitBank:
+    images, labels = mnist
+    return DigitBank(images, labels, rng=rng)
+
+
+def _sample(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Bilinear gray values at (k, 2) x, y points."""
+    mapx = points[:, 0].reshape(1, -1).astype(np.float32)
+    mapy = points[:, 1].reshape(1, -1).astype(np.float32)
+    return cv2.remap(image.astype(np.float32), mapx, mapy, cv2.INTER_LINEAR).ravel()
+
+
+def _edge_points(cells: np.ndarray, offset: float) -> np.ndarray:
+    """Points along the middle of every box edge, moved ``offset`` px outwards."""
+    out = []
+    for quad in cells.astype(np.float64):
+        centre = quad.mean(axis=0)
+        for a, b in ((0, 1), (1, 2), (2, 3), (3, 0)):
+            normal = (quad[a] + quad[b]) / 2 - centre
+            normal /= np.linalg.norm(normal)
+            for t in np.linspace(0.2, 0.8, 7):
+                out.append(quad[a] + (quad[b] - quad[a]) * t + normal * offset)
+    return np.array(out)
+
+
+def _inner_ink(image: np.ndarray, quad: np.ndarray, *, margin: float) -> np.ndarray:
+    """Fraction of pixels darker than 128 inside ``quad`` shrunk by ``margin`` px."""
+    centre = quad.mean(axis=0)
+    shrunk = centre + (quad - centre) * (1 - 2 * margin / np.linalg.norm(quad[2] - quad[0]) * 1.4)
+    mask = np.zeros(image.shape, np.uint8)
+    cv2.fillConvexPoly(mask, np.round(shrunk).astype(np.int32), 1)
+    return float((image[mask == 1] < 128).mean())
+
+
+@pytest.mark.parametrize("kind", ["table", "joined", "gapped", "two_grids"])
+@pytest.mark.parametrize("skew", [0.0, 8.0, 15.0])
+def test_cells_lie_on_the_ruled_lines(bank, rng, kind: str, skew: float) -> None:
+    page = make_page("", bank, layout=Layout(kind=kind), distortion=Distortion(skew=skew), rng=rng)
+    assert page.cells.shape == (8, 4, 2) and page.cells.dtype == np.float32
+    on_line = _sample(page.image, _edge_points(page.cells, LINE_PX / 2))
+    inside = _sample(page.image, _edge_points(page.cells, -2.5))
+    assert np.median(on_line) < 40 and np.percentile(on_line, 90) < 110
+    assert np.median(inside) > 245
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_cells_are_in_upright_coordinates_for_every_rotation(mnist, rotation: int) -> None:
+    def page(turn: int):
+        distortion = Distortion(skew=5.0, rotation=turn, perspective=0.01)
+        bank = DigitBank(*mnist, rng=np.random.default_rng(0))
+        return make_page("31415926", bank, distortion=distortion, rng=np.random.default_rng(7))
+
+    turned, straight = page(rotation), page(0)
+    h, w = straight.image.shape
+    assert turned.image.shape == ((w, h) if rotation in (90, 270) else (h, w))
+    assert turned.rotation == rotation and turned.upright_turn == (360 - rotation) % 360
+    np.testing.assert_array_equal(turned.upright(), straight.image)
+    np.testing.assert_array_equal(turned.cells, straight.cells)
+    # the scan is the upright page turned clockwise: its top-left corner is now top-right
+    if rotation == 90:
+        np.testing.assert_array_equal(turned.image[:, -1], straight.image[0])
+    on_line = _sample(turned.upright(), _edge_points(turned.cells, LINE_PX / 2))
+    assert np.median(on_line) < 60
+
+
+def test_digits_written_appear_in_their_boxes(mnist) -> None:
+    images, labels = mnist
+    chosen = [int(np.flatnonzero(labels == d)[0]) for d in (3, 1, 4, 1, 5, 9)]
+    digits = [images[i] for i in chosen]
+    page = make_page(
+        "314159",
+        DigitBank(images, labels, rng=np.random.default_rng(0)),
+        digits=digits,
+        rng=np.random.default_rng(3),
+    )
+    upright = page.image
+    # each box holds exactly the digit written there: normalise both to 20x20 and compare
+    crops = [_normalised(255 - _warp_box(upright, quad)[3:-3, 3:-3]) for quad in page.cells[:6]]
+    sources = [_normalised(d) for d in digits]
+    similarity = np.array(
+        [[np.corrcoef(c.ravel(), s.ravel())[0, 1] for s in sources] for c in crops]
+    )
+    for i, row in enumerate(similarity):
+        # the two "1"s are interchangeable; any other digit must match worse
+        same = [j for j in range(6) if page.student_id[j] == page.student_id[i]]
+        assert row[same].max() > 0.7
+        assert row[same].max() == row.max()
+    assert all(_inner_ink(upright, quad, margin=3) > 0.03 for quad in page.cells[:6])
+    assert all(_inner_ink(upright, quad, margin=3) == 0.0 for quad in page.cells[6:])
+
+
+def _warp_box(image: np.ndarray, quad: np.ndarray, size: int = 64) -> np.ndarray:
+    target = np.float32([[0, 0], [size - 1, 0], [size - 1, size - 1], [0, size - 1]])
+    matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
+    return cv2.warpPerspective(image, matrix, (size, size), borderValue=255)
+
+
+def _normalised(ink: np.ndarray) -> np.ndarray:
+    """Crop white-on-black ink to its bounding box and resize to 20x20."""
+    mask = ink > 60
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return cv2.resize(crop.astype(np.float32), (20, 20), interpolation=cv2.INTER_AREA)
+
+
+@pytest.mark.parametrize("kind", ["table", "gapped"])
+def test_blank_id_leaves_boxes_empty_even_with_stray_marks(bank, rng, kind: str) -> None:
+    distortion = Distortion(stray_marks=40, skew=3.0)
+    page = make_page("", bank, layout=Layout(kind=kind), distortion=distortion, rng=rng)
+    assert page.student_id == ""
+    assert [_inner_ink(page.image, q, margin=2) for q in page.cells] == [0.0] * 8
+    # the stray marks were drawn, next to the grid
+    x0, y0 = page.cells[:, 0].min(axis=0).astype(int)
+    x1, y1 = page.cells[:, 2].max(axis=0).astype(int)
+    box = int(y1 - y0)
+    around = page.image[y0 - 2 * box : y0 - box // 2, x0:x1]
+    assert (around < 128).mean() > 0.001
+
+
+def test_short_id_leaves_trailing_boxes_blank(bank, rng) -> None:
+    page = make_page("042", bank, layout=Layout(kind="joined", n_boxes=10), rng=rng)
+    ink = [_inner_ink(page.image, q, margin=3) for q in page.cells]
+    assert min(ink[:3]) > 0.03 and ink[3:] == [0.0] * 7
+
+
+def test_same_seed_same_page(bank, mnist) -> None:
+    distortion = Distortion(skew=2.0, blur=0.8, noise=6.0, jpeg_quality=75, specks=5)
+    pages = [
+        make_page(
+            "12345678",
+            DigitBank(*mnist, rng=np.random.default_rng(5)),
+            distortion=distortion,
+            rng=np.random.default_rng(9),
+        )
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(pages[0].image, pages[1].image)
+
+
+def test_scan_effects_have_their_measured_size(bank, rng) -> None:
+    clean = make_page("", bank, distortion=Distortion(background=230), rng=rng).image
+    noisy = make_page("", bank, distortion=Distortion(background=230, noise=8.0), rng=rng).image
+    paper = (slice(1400, 1600), slice(200, 1400))  # empty paper between text and marks table
+    assert np.all(clean[paper] == 230)
+    assert noisy[paper].mean() == pytest.approx(230, abs=0.5)
+    assert noisy[paper].std() == pytest.approx(8.0, rel=0.1)
+    fax = make_page("1", bank, distortion=Distortion(binarize=True, noise=10.0), rng=rng).image
+    assert set(np.unique(fax)) == {0, 255}
+
+
+def test_pencil_ink_is_gray(mnist, rng) -> None:
+    images, labels = mnist
+    page = make_page(
+        "88888888",
+        DigitBank(images, labels, rng=rng),
+        distortion=Distortion(ink_gray=90),
+        layout=Layout(kind="gapped"),
+        rng=rng,
+    )
+    quad = page.cells[0]
+    crop = _warp_box(page.image, quad)[8:-8, 8:-8]
+    assert 85 <= crop.min() <= 100
+
+
+def test_make_strip_cells_digits_and_blanks(bank, rng) -> None:
+    digits = [bank.draw(7), None, bank.draw(0)]
+    layout = Layout(kind="gapped", n_boxes=5)
+    image, cells = make_strip(digits, layout=layout, distortion=Distortion(skew=4.0), rng=rng)
+    assert image.dtype == np.uint8 and cells.shape == (5, 4, 2)
+    # about one box of margin on each side of a 5-box gapped row (8 mm boxes, 2.4 mm gaps)
+    box_px = 8 / 25.4 * DPI
+    assert image.shape[1] == pytest.approx((5 * 8 + 4 * 2.4 + 16) / 25.4 * DPI, abs=2)
+    assert image.shape[0] == pytest.approx(3 * box_px, abs=2)
+    assert np.median(_sample(image, _edge_points(cells, LINE_PX / 2))) < 40
+    ink = [_inner_ink(image, q, margin=3) for q in cells]
+    assert ink[0] > 0.03 and ink[2] > 0.03 and ink[1] == ink[3] == ink[4] == 0.0
+
+
+def test_make_strip_rejects_too_many_digits(bank, rng) -> None:
+    with pytest.raises(ValueError, match="5 digits for 4 boxes"):
+        make_strip([bank.draw(1)] * 5, layout=Layout(n_boxes=4), rng=rng)
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (lambda: Distortion(rotation=45), "rotation"),
+        (lambda: Layout(kind="circle"), "kind"),
+        (lambda: Layout(n_boxes=3), "n_boxes"),
+    ],
+)
+def test_invalid_options_are_rejected(factory, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        factory()
+
+
+def test_non_digit_id_is_rejected(bank, rng) -> None:
+    with pytest.raises(ValueError, match="digits"):
+        make_page("12a4", bank, rng=rng)
+
+
+def test_write_pdf_round_trips_through_iter_pages(bank, rng, tmp_path: Path) -> None:
+    pages = [
+        make_page("1234", bank, distortion=Distortion(rotation=r), rng=rng).image
+        for r in (0, 90, 0)
+    ]
+    path = tmp_path / "scans.pdf"
+    write_pdf(pages, path, dpi=DPI)
+    read = list(iter_pages(path, dpi=DPI))
+    assert len(read) == 3
+    for original, page in zip(pages, read, strict=True):
+        assert page.error is None
+        assert abs(page.image.shape[0] - original.shape[0]) <= 1
+        assert abs(page.image.shape[1] - original.shape[1]) <= 1
+        h, w = (
+            min(page.image.shape[0], original.shape[0]),
+            min(page.image.shape[1], original.shape[1]),
+        )
+        diff = np.abs(page.image[:h, :w].astype(int) - original[:h, :w])
+        assert diff.mean() < 2.0
+
+
+def test_write_truth_csv_keeps_leading_zeros(tmp_path: Path) -> None:
+    path = tmp_path / "truth.csv"
+    write_truth_csv([("demo.pdf", 1, "01234567"), ("demo.pdf", 2, "")], path)
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows == [
+        {"source": "demo.pdf", "page": "1", "student_id": "01234567"},
+        {"source": "demo.pdf", "page": "2", "student_id": ""},
+    ]
+
+
+@pytest.mark.parametrize(("cross_border", "expect_outside"), [(0.0, False), (1.0, True)])
+def test_cross_border_pushes_digits_over_the_walls(
+    bank, rng, cross_border: float, expect_outside: bool
+) -> None:
+    distortion = Distortion(cross_border=cross_border, digit_jitter=0.15)
+    layout = Layout(kind="gapped", marks_table=False)
+    page = make_page("12345678", bank, layout=layout, distortion=distortion, rng=rng)
+    # ink outside every box (walls included) within a band one box around the row
+    boxes = np.zeros(page.image.shape, np.uint8)
+    for quad in page.cells:
+        centre = quad.mean(axis=0)
+        outer = centre + (quad - centre) * (1 + 2 * (LINE_PX + 1) / (quad[1, 0] - quad[0, 0]))
+        cv2.fillConvexPoly(boxes, np.round(outer).astype(np.int32), 1)
+    (x0, y0), (x1, y1) = page.cells[0, 0].astype(int), page.cells[-1, 2].astype(int)
+    box = y1 - y0
+    band = (slice(y0 - box, y1 + box), slice(x0 - 5, x1 + box // 2))
+    outside = (page.image[band] < 128) & (boxes[band] == 0)
+    assert (outside.sum() > 50) == expect_outside
