@@ -27,9 +27,11 @@ import numpy as np
 from .synth_cover import draw_clutter, draw_cover_text
 from .synth_draw import Canvas, Geometry, draw_digit, draw_rule, draw_text, layout_geometry
 from .synth_io import write_pdf, write_truth_csv
+from .synth_options import LAYOUT_KINDS, Distortion, Layout
 from .synth_scan import distort
 
 __all__ = [
+    "LAYOUT_KINDS",
     "DigitBank",
     "Distortion",
     "Layout",
@@ -39,114 +41,6 @@ __all__ = [
     "write_pdf",
     "write_truth_csv",
 ]
-
-LAYOUT_KINDS = ("joined", "gapped", "table", "two_grids")
-
-
-@dataclass(frozen=True)
-class Distortion:
-    """Scan-like distortions; every field's default is "off" (a clean scan).
-
-    Parameters
-    ----------
-    skew : float
-        Degrees the page content is rotated (counter-clockwise as seen on screen).
-    rotation : int
-        0/90/180/270: the page was scanned turned by this much, clockwise.
-    blur : float
-        Gaussian sigma in pixels at the page dpi.
-    noise : float
-        Standard deviation of zero-mean noise on 0..255.
-    jpeg_quality : int or None
-        Save and reload as JPEG at this quality.
-    perspective : float
-        Max corner displacement as a fraction of the page size (e.g. 0.01).
-    binarize : bool
-        Fax-like 1-bit scan (threshold at mid-gray).
-    line_gray : int
-        Gray level of the ruled lines (0 black .. 200 faint).
-    broken_lines : float
-        Fraction of the ruled lines' length erased in small gaps.
-    specks : int
-        Random dark specks near the grid.
-    stray_marks : int
-        Short random pen strokes near (not inside) the grid.
-    ink_gray : int
-        Gray level of the handwriting (0 black; pencil ~ 90).
-    background : int
-        Paper gray level.
-    stroke_scale : float
-        Thicken (>1) or thin (<1) the handwriting strokes.
-    digit_jitter : float
-        Random offset and scale of a digit inside its box (fraction of the box).
-    cross_border : float
-        Probability that a digit is shifted so that it crosses a box wall.
-    """
-
-    skew: float = 0.0
-    rotation: int = 0
-    blur: float = 0.0
-    noise: float = 0.0
-    jpeg_quality: int | None = None
-    perspective: float = 0.0
-    binarize: bool = False
-    line_gray: int = 0
-    broken_lines: float = 0.0
-    specks: int = 0
-    stray_marks: int = 0
-    ink_gray: int = 0
-    background: int = 255
-    stroke_scale: float = 1.0
-    digit_jitter: float = 0.08
-    cross_border: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.rotation not in (0, 90, 180, 270):
-            raise ValueError(f"rotation must be 0, 90, 180 or 270, not {self.rotation}")
-        if self.jpeg_quality is not None and not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"jpeg_quality must be 1..100, not {self.jpeg_quality}")
-        for name in ("line_gray", "ink_gray", "background"):
-            if not 0 <= getattr(self, name) <= 255:
-                raise ValueError(f"{name} must be 0..255, not {getattr(self, name)}")
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where and how the ID grid is drawn.
-
-    Parameters
-    ----------
-    kind : str
-        ``"joined"`` (a row of joined boxes), ``"gapped"`` (boxes with gaps),
-        ``"table"`` (the ID row inside a table: a "Student number" label cell, a
-        "Section" row of 3 cells, Name and Signature rows) or ``"two_grids"`` (the
-        ID row plus a 3-box "Version" grid below it).
-    n_boxes : int
-        Number of ID boxes (4..16).
-    box_mm : float
-        Box side (distance between the centres of two walls), in millimetres.
-    line_mm : float
-        Ruled line width, in millimetres.
-    position : (float, float)
-        The ID grid's top-left corner as a fraction of the page width and height.
-    marks_table : bool
-        Also draw the examiner's marks table near the bottom of the page.
-    """
-
-    kind: str = "table"
-    n_boxes: int = 8
-    box_mm: float = 8.0
-    line_mm: float = 0.35
-    position: tuple[float, float] = (0.25, 0.22)
-    marks_table: bool = True
-
-    def __post_init__(self) -> None:
-        if self.kind not in LAYOUT_KINDS:
-            raise ValueError(f"kind must be one of {LAYOUT_KINDS}, not {self.kind!r}")
-        if not 4 <= self.n_boxes <= 16:
-            raise ValueError(f"n_boxes must be 4..16, not {self.n_boxes}")
-        if not 0 < self.line_mm < self.box_mm / 4:
-            raise ValueError("line_mm must be positive and well below box_mm")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 if TYPE_CHECKING:
-    from .synth import Distortion
+    from .synth_options import Distortion
 
 _NORMAL = NormalDist()
 
