@@ -30,7 +30,8 @@ try:
     from starlette.exceptions import HTTPException
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
-        "the idreader service needs the 'serve' extra: pip install 'idreader[serve]'"
+        "the idreader service needs the 'serve' extra: pip install 'idreader[serve]'",
+        name=exc.name,  # the CLI names the missing package from this
     ) from exc
 
 from . import __version__
@@ -76,8 +77,11 @@ _UPLOAD_SCHEMA: dict[str, Any] = {
 }
 
 
-def _error_response(status: int, code: str, message: str) -> Response:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def _error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    body = {"error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def _receive(request: Request, service: ScanService) -> tuple[Upload, Any, Any]:
@@ -140,7 +144,7 @@ def create_app(
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:
-        return _error_response(exc.status, exc.code, exc.message)
+        return _error_response(exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

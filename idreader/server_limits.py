@@ -69,6 +69,8 @@ class ServiceError(Exception):
         Machine-readable code, e.g. ``too_large``, ``unsupported_type``, ``busy``.
     message : str
         Human-readable explanation.
+    headers : dict, optional
+        Extra response headers, e.g. ``Retry-After`` on 503.
 
     Examples
     --------
@@ -76,11 +78,14 @@ class ServiceError(Exception):
     'too_large'
     """
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
 
     def to_dict(self) -> dict[str, dict[str, str]]:
         return {"error": {"code": self.code, "message": self.message}}

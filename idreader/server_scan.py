@@ -178,6 +178,7 @@ class ScanService:
                 "busy",
                 f"{self.limits.max_concurrent_scans + self.limits.max_queued_jobs} scans are "
                 "already running or queued; try again later",
+                headers={"Retry-After": "5"},
             )
 
     def _run(

@@ -425,7 +425,9 @@ def test_busy_service_says_503_then_the_job_times_out_and_expires(tight, pdfs, u
     response = _post(tight, "/v1/jobs", [_pdf(pdfs, "pages8")])
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
-    _error(_post(tight, "/v1/scan", [_pdf(pdfs, "page0")]), 503, "busy")
+    refused = _post(tight, "/v1/scan", [_pdf(pdfs, "page0")])
+    _error(refused, 503, "busy")
+    assert refused.headers["retry-after"] == "5"
     job = _wait_job(tight, job_id)
     # 8 pages cannot be read in 0.3 s: the scan stops between pages
     assert job["status"] == "failed" and job["error"]["code"] == "timeout", job
