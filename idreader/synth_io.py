@@ -37,12 +37,15 @@ def write_pdf(
     doc = pymupdf.open()
     for image in pages:
         h, w = image.shape
-        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+        params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality, cv2.IMWRITE_JPEG_OPTIMIZE, 1]
+        ok, encoded = cv2.imencode(".jpg", image, params)
         if not ok:
             raise ValueError("cannot encode page image as JPEG")
         page = doc.new_page(width=w * 72.0 / dpi, height=h * 72.0 / dpi)
         page.insert_image(page.rect, stream=encoded.tobytes())
-    doc.save(os.fspath(path), garbage=3, deflate=True)
+    # no dates and no random file ID: the same pages give the same bytes
+    doc.set_metadata({"producer": "idreader.synth", "creator": "idreader.synth"})
+    doc.save(os.fspath(path), garbage=3, deflate=True, no_new_id=True)
     doc.close()
 
 
