@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,16 +103,19 @@ def count_pages(source: str | os.PathLike | bytes) -> int:
     24
     """
     try:
-        data, suffix = _load(source, None)
+        target, head, suffix = _open_source(source, None)
+        kind = _sniff_type(head) or _kind_from_suffix(suffix)
+        if kind == "tiff":
+            return max(len(_tiff_resolutions(_read_all(target))), 1)
     except OSError:
         return 1
-    kind = _sniff_type(data) or _kind_from_suffix(suffix)
-    if kind == "pdf":
-        doc = _open_pdf(data)
-        return 1 if doc is None or doc.needs_pass else max(doc.page_count, 1)
-    if kind == "tiff":
-        return max(len(_tiff_resolutions(data)), 1)
-    return 1
+    if kind != "pdf":
+        return 1
+    doc = _open_pdf(target)
+    if doc is None:
+        return 1
+    with doc:
+        return 1 if doc.needs_pass else max(doc.page_count, 1)
 
 
 def iter_pages(
@@ -158,28 +161,42 @@ def iter_pages(
         logger.info("%s: page %d: %s", name, number, message)
         return Page(name, number, None, float(dpi), f"{name}: page {number}: {message}")
 
+    first_wanted = wanted is None or 1 in wanted
     try:
-        data, suffix = _load(source, name)
+        target, head, suffix = _open_source(source, name)
+        kind = _sniff_type(head) or _kind_from_suffix(suffix)
+        data = _read_all(target) if kind in ("image", "tiff") else b""
     except OSError as exc:
-        if wanted is None or 1 in wanted:
+        if first_wanted:
             yield failed(f"cannot read file: {exc.strerror or exc}")
         return
-    kind = _sniff_type(data) or _kind_from_suffix(suffix)
     if kind == "pdf":
-        yield from _pdf_pages(data, dpi=dpi, wanted=wanted, failed=failed, name=name)
+        yield from _pdf_pages(target, dpi=dpi, wanted=wanted, failed=failed, name=name)
     elif kind is None:
-        if wanted is None or 1 in wanted:
+        if first_wanted:
             yield failed("not a PDF or a supported image (PNG, JPEG, TIFF, BMP)")
     else:
         yield from _image_pages(data, wanted=wanted, failed=failed, name=name)
 
 
-def _load(source: str | os.PathLike | bytes, name: str | None) -> tuple[bytes, str]:
-    """Bytes of ``source`` and the lower-case suffix of its name."""
+def _open_source(
+    source: str | os.PathLike | bytes, name: str | None
+) -> tuple[Path | bytes, bytes, str]:
+    """(the path or bytes to open, the first KiB for sniffing, lower-case name suffix).
+
+    A PDF path is handed to MuPDF as a path, so a large scan is not read into memory.
+    """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source), Path(name or "").suffix.lower()
+        data = bytes(source)
+        return data, data[:1024], Path(name or "").suffix.lower()
     path = Path(source)
-    return path.read_bytes(), path.suffix.lower()
+    with path.open("rb") as handle:
+        head = handle.read(1024)
+    return path, head, path.suffix.lower()
+
+
+def _read_all(target: Path | bytes) -> bytes:
+    return target if isinstance(target, bytes) else target.read_bytes()
 
 
 def _kind_from_suffix(suffix: str) -> str | None:
@@ -189,24 +206,33 @@ def _kind_from_suffix(suffix: str) -> str | None:
     return "image" if suffix in _IMAGE_SUFFIXES else None
 
 
-def _open_pdf(data: bytes, errors: list[str] | None = None):  # -> pymupdf.Document | None
+def _open_pdf(target: Path | bytes, errors: list[str] | None = None):  # -> Document | None
     import pymupdf
 
     # MuPDF prints its complaints to stderr; keep them in our error message instead.
     pymupdf.TOOLS.mupdf_display_errors(False)
     try:
-        return pymupdf.open(stream=data, filetype="pdf")
+        if isinstance(target, bytes):
+            return pymupdf.open(stream=target, filetype="pdf")
+        return pymupdf.open(target, filetype="pdf")
     except (RuntimeError, ValueError) as exc:  # pymupdf.FileDataError is a RuntimeError
         if errors is not None:
             errors.append(str(exc) or type(exc).__name__)
         return None
 
 
-def _pdf_pages(data: bytes, *, dpi: int, wanted, failed, name: str) -> Iterator[Page]:
+def _pdf_pages(
+    target: Path | bytes,
+    *,
+    dpi: int,
+    wanted: list[int] | None,
+    failed: Callable[..., Page],
+    name: str,
+) -> Iterator[Page]:
     import pymupdf
 
     errors: list[str] = []
-    doc = _open_pdf(data, errors)
+    doc = _open_pdf(target, errors)
     first_wanted = wanted is None or 1 in wanted
     if doc is None:
         if first_wanted:
@@ -233,11 +259,16 @@ def _pdf_pages(data: bytes, *, dpi: int, wanted, failed, name: str) -> Iterator[
                 detail = str(exc) or pymupdf.TOOLS.mupdf_warnings() or type(exc).__name__
                 yield failed(f"cannot render page: {detail}", number)
                 continue
+            warnings = pymupdf.TOOLS.mupdf_warnings()
+            if warnings:  # e.g. a damaged stream MuPDF rendered around: worth a look
+                logger.warning("%s: page %d: MuPDF: %s", name, number, warnings)
             rows = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.stride)
             yield Page(name, number, rows[:, : pix.width].copy(), float(dpi))
 
 
-def _image_pages(data: bytes, *, wanted, failed, name: str) -> Iterator[Page]:
+def _image_pages(
+    data: bytes, *, wanted: list[int] | None, failed: Callable[..., Page], name: str
+) -> Iterator[Page]:
     import cv2
     from cv2.utils import logging as cv_logging
 

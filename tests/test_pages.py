@@ -229,3 +229,20 @@ def test_page_is_frozen() -> None:
     page = Page("a.pdf", 1, None, 200.0, "a.pdf: page 1: x")
     with pytest.raises(AttributeError):
         page.number = 2  # type: ignore[misc]
+
+
+def test_type_comes_from_magic_bytes_not_the_name(tmp_path: Path) -> None:
+    odd = tmp_path / "scan.dat"
+    odd.write_bytes(b"\r\n" + _pdf_bytes(2))  # the PDF spec tolerates junk before %PDF
+    assert [p.number for p in iter_pages(odd, dpi=30) if p.image is not None] == [1, 2]
+    assert count_pages(odd) == 2
+    renamed = tmp_path / "photo.pdf"
+    ok, png = cv2.imencode(".png", _gradient())
+    renamed.write_bytes(png.tobytes())
+    (page,) = iter_pages(renamed)
+    np.testing.assert_array_equal(page.image, _gradient())
+
+
+def test_directory_given_to_iter_pages_is_an_error_page(tmp_path: Path) -> None:
+    (page,) = iter_pages(tmp_path)
+    assert page.image is None and page.error.startswith(f"{tmp_path}: page 1: cannot read file")
