@@ -7,12 +7,28 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .config import ReaderConfig
 from .errors import ConfigError, IDReaderError, InputError, ModelError
-from .reader import Reader, read_ids
-from .results import DigitResult, Match, PageResult, ScanResult
+
+if TYPE_CHECKING:
+    from .reader import Reader, read_ids
+    from .results import DigitResult, Match, PageResult, ScanResult
 
 __version__ = "0.1.0"
+
+# The reader pulls in numpy, OpenCV and ONNX Runtime; import it on first use so that
+# `import idreader` (e.g. for the CLI's --help or a server's start-up) stays fast.
+_LAZY = {
+    "Reader": "reader",
+    "read_ids": "reader",
+    "DigitResult": "results",
+    "Match": "results",
+    "PageResult": "results",
+    "ScanResult": "results",
+}
 
 __all__ = [
     "ConfigError",
@@ -28,3 +44,13 @@ __all__ = [
     "__version__",
     "read_ids",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'idreader' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
