@@ -19,8 +19,10 @@ the page, exact after the warp.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -169,6 +171,9 @@ def make_page(
         marks_table=layout.marks_table,
         page_size=page_size_mm,
     )
+    x0, y0, x1, y1 = geometry.area
+    if x0 < 0 or y0 < 0 or x1 > page_size_mm[0] or y1 > page_size_mm[1]:
+        raise ValueError(f"the {layout.kind!r} grid at {layout.position} does not fit on the page")
     draw_cover_text(canvas, geometry, rng=rng, page_size=page_size_mm)
     # the "Version" code of a two-grid page is filled in too, as a distractor
     others = [bank.draw(int(rng.integers(10))) for _ in geometry.other_cells]
@@ -215,21 +220,31 @@ def make_strip(
         raise ValueError(f"{len(digits)} digits for {layout.n_boxes} boxes")
     images = list(digits) + [None] * (layout.n_boxes - len(digits))
     ppm = dpi / 25.4
+    box = layout.box_mm
+    row = layout_geometry(  # only for the row's width
+        layout.kind,
+        layout.n_boxes,
+        box,
+        layout.line_mm,
+        (0.0, 0.0),
+        marks_table=False,
+        page_size=(0.0, 0.0),
+    ).grid_box[2]
+    # a skewed row rises at one end and falls at the other: keep its boxes in the strip
+    rise = row / 2 * abs(math.sin(math.radians(distortion.skew)))
     geometry = layout_geometry(
         layout.kind,
         layout.n_boxes,
-        layout.box_mm,
+        box,
         layout.line_mm,
-        (layout.box_mm, layout.box_mm),
+        (box, box + rise),
         marks_table=False,
         page_size=(0.0, 0.0),
     )
-    x0, y0, x1, y1 = geometry.grid_box
-    width = round((x1 - x0 + 2 * layout.box_mm) * ppm)
-    height = round((y1 - y0 + 2 * layout.box_mm) * ppm)
-    canvas = Canvas(np.full((height, width), 255, np.uint8), ppm, (0.5, 0.5))
+    size = (round((3 * box + 2 * rise) * ppm), round((row + 2 * box) * ppm))
+    canvas = Canvas(np.full(size, 255, np.uint8), ppm, (0.5, 0.5))
     cells = _draw_scene(canvas, geometry, images, layout, distortion, rng)
-    flat = Distortion(**{**distortion.__dict__, "rotation": 0, "perspective": 0.0})
+    flat = replace(distortion, rotation=0, perspective=0.0)
     return distort(canvas.image, cells, flat, rng=rng)
 
 
@@ -239,7 +254,7 @@ def _digit_images(
     n_boxes: int,
     digits: Sequence[np.ndarray | None] | None,
 ) -> list[np.ndarray | None]:
-    if not student_id.isdigit() and student_id:
+    if not re.fullmatch("[0-9]*", student_id):
         raise ValueError(f"student_id must be digits, not {student_id!r}")
     if len(student_id) > n_boxes:
         raise ValueError(f"{len(student_id)}-digit ID for {n_boxes} boxes")

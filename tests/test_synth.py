@@ -194,10 +194,12 @@ def test_make_strip_cells_digits_and_blanks(bank, rng) -> None:
     layout = Layout(kind="gapped", n_boxes=5)
     image, cells = make_strip(digits, layout=layout, distortion=Distortion(skew=4.0), rng=rng)
     assert image.dtype == np.uint8 and cells.shape == (5, 4, 2)
-    # about one box of margin on each side of a 5-box gapped row (8 mm boxes, 2.4 mm gaps)
-    box_px = 8 / 25.4 * DPI
-    assert image.shape[1] == pytest.approx((5 * 8 + 4 * 2.4 + 16) / 25.4 * DPI, abs=2)
-    assert image.shape[0] == pytest.approx(3 * box_px, abs=2)
+    # one box of margin around a 5-box gapped row (8 mm boxes, 2.4 mm gaps), plus the
+    # rise of the skewed row's ends
+    row_mm = 5 * 8 + 4 * 2.4
+    rise_mm = row_mm / 2 * np.sin(np.radians(4.0))
+    assert image.shape[1] == pytest.approx((row_mm + 16) / 25.4 * DPI, abs=1)
+    assert image.shape[0] == pytest.approx((24 + 2 * rise_mm) / 25.4 * DPI, abs=1)
     assert np.median(_sample(image, _edge_points(cells, LINE_PX / 2))) < 40
     ink = [_inner_ink(image, q, margin=3) for q in cells]
     assert ink[0] > 0.03 and ink[2] > 0.03 and ink[1] == ink[3] == ink[4] == 0.0
@@ -276,3 +278,36 @@ def test_cross_border_pushes_digits_over_the_walls(
     band = (slice(y0 - box, y1 + box), slice(x0 - 5, x1 + box // 2))
     outside = (page.image[band] < 128) & (boxes[band] == 0)
     assert (outside.sum() > 50) == expect_outside
+
+
+@pytest.mark.parametrize("skew", [-15.0, 0.0, 15.0])
+@pytest.mark.parametrize("dpi", [150, 300])
+def test_make_strip_keeps_skewed_boxes_inside(bank, rng, skew: float, dpi: int) -> None:
+    layout = Layout(kind="table", n_boxes=12)
+    image, cells = make_strip(
+        [bank.draw(8)] * 12, layout=layout, distortion=Distortion(skew=skew), dpi=dpi, rng=rng
+    )
+    box_px = 8 / 25.4 * dpi
+    h, w = image.shape
+    assert cells[..., 0].min() > box_px * 0.8 and cells[..., 0].max() < w - box_px * 0.8
+    assert cells[..., 1].min() > box_px * 0.8 and cells[..., 1].max() < h - box_px * 0.8
+    line_px = 0.35 / 25.4 * dpi
+    assert np.median(_sample(image, _edge_points(cells, line_px / 2))) < 60
+    assert min(_inner_ink(image, q, margin=3) for q in cells) > 0.03
+
+
+def test_layout_off_the_page_is_rejected(bank, rng) -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        make_page("1", bank, layout=Layout(n_boxes=16, position=(0.5, 0.22)), rng=rng)
+
+
+@pytest.mark.parametrize("dpi", [150, 300])
+def test_cells_follow_the_dpi(bank, rng, dpi: int) -> None:
+    page = make_page("", bank, distortion=Distortion(skew=-8.0), dpi=dpi, rng=rng)
+    assert page.image.shape == (round(297 / 25.4 * dpi), round(210 / 25.4 * dpi))
+    inner = (8 - 0.35) / 25.4 * dpi
+    sides = np.linalg.norm(page.cells[:, 1] - page.cells[:, 0], axis=1)
+    np.testing.assert_allclose(sides, inner, rtol=1e-4)
+    line_px = 0.35 / 25.4 * dpi
+    assert np.median(_sample(page.image, _edge_points(page.cells, line_px / 2))) < 60
+    assert np.median(_sample(page.image, _edge_points(page.cells, -2.5))) > 245
