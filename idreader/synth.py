@@ -288,7 +288,8 @@ def _draw_scene(
         draw_text(canvas, text, x, y, height)
     draw_clutter(canvas, geometry, distortion.specks, distortion.stray_marks, rng=rng)
     written = [*zip(geometry.id_cells, images, strict=True)]
-    written += zip(geometry.other_cells, other_images, strict=True)
+    if other_images:  # a strip has no room for the other grid's digits
+        written += zip(geometry.other_cells, other_images, strict=True)
     for cell, image in written:
         if image is not None:
             draw_digit(
