@@ -279,10 +279,11 @@ def draw_digit(
         dy += (0, 0, -1, 1)[direction] * push * side_h
     cx, cy = (x0 + x1) / 2 + dx, (y0 + y1) / 2 + dy
     src_cx, src_cy = (cols[0] + cols[-1]) / 2, (rows[0] + rows[-1]) / 2
-    # a local patch around the box, so the warp touches only a few thousand pixels
-    pad = max(side_w, side_h)
-    px0, py0 = math.floor(cx - pad), math.floor(cy - pad)
-    size = (2 * math.ceil(pad) + 2, 2 * math.ceil(pad) + 2)
+    # warp into a patch just around the scaled ink (plus room for thicker strokes)
+    pad = 2 + max(0.0, stroke_scale - 1.0) * 2.2 * scale
+    px0 = math.floor(cx - scale * (src_cx - cols[0]) - pad)
+    py0 = math.floor(cy - scale * (src_cy - rows[0]) - pad)
+    size = (math.ceil(scale * ink_w + 2 * pad) + 2, math.ceil(scale * ink_h + 2 * pad) + 2)
     matrix = np.array(
         [[scale, 0, cx - px0 - scale * src_cx], [0, scale, cy - py0 - scale * src_cy]],
         np.float32,

@@ -11,7 +11,8 @@ import numpy as np
 if TYPE_CHECKING:
     from .synth_options import Distortion
 
-_NORMAL = NormalDist()
+# Standard normal quantiles at the centres of 256 equal-probability bins.
+_STANDARD_NORMAL_LEVELS = np.array([NormalDist().inv_cdf((k + 0.5) / 256) for k in range(256)])
 
 
 def distort(
@@ -84,21 +85,28 @@ def _add_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.
     """Add zero-mean Gaussian noise of standard deviation ``sigma``, saturating at 0/255.
 
     A uniform random byte per pixel is mapped through the normal quantile function
-    (256 levels). The bytes are the XOR of two tiles of coprime sizes, repeating only
-    every few hundred thousand pixels: a tenth of the cost of ``rng.normal`` on a page.
+    (256 levels): a tenth of the cost of ``rng.normal`` on a 4-megapixel page.
     """
-    quantiles = (np.arange(256) + 0.5) / 256
-    levels = np.array([_NORMAL.inv_cdf(q) for q in quantiles]) * sigma
+    levels = _STANDARD_NORMAL_LEVELS * sigma
     positive = np.clip(np.rint(levels), 0, 255).astype(np.uint8)
     negative = np.clip(np.rint(-levels), 0, 255).astype(np.uint8)
-    raw = cv2.bitwise_xor(_tiled(rng, 509, image.shape), _tiled(rng, 512, image.shape))
+    raw = _random_bytes(rng, image.shape)
     # each pixel gets either a positive or a negative offset; uint8 arithmetic saturates
     out = cv2.add(image, cv2.LUT(raw, positive))
     return cv2.subtract(out, cv2.LUT(raw, negative))
 
 
-def _tiled(rng: np.random.Generator, side: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Uniform random bytes of ``shape`` repeating a random ``side`` x ``side`` tile."""
-    tile = np.frombuffer(rng.bytes(side * side), np.uint8).reshape(side, side)
-    reps = (-(-shape[0] // side), -(-shape[1] // side))
-    return np.ascontiguousarray(np.tile(tile, reps)[: shape[0], : shape[1]])
+def _random_bytes(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Uniform random bytes of ``shape`` (H, W).
+
+    Large images XOR two random tiles of coprime sides (509, 512), which repeats only
+    every few hundred thousand pixels and costs far less than a byte per pixel.
+    """
+    if shape[0] * shape[1] <= 512 * 512:
+        return np.frombuffer(rng.bytes(shape[0] * shape[1]), np.uint8).reshape(shape)
+    tiles = []
+    for side in (509, 512):
+        tile = np.frombuffer(rng.bytes(side * side), np.uint8).reshape(side, side)
+        reps = (-(-shape[0] // side), -(-shape[1] // side))
+        tiles.append(np.ascontiguousarray(np.tile(tile, reps)[: shape[0], : shape[1]]))
+    return cv2.bitwise_xor(*tiles)
