@@ -23,11 +23,15 @@ _FONT_CAP_HEIGHT = 22.0  # pixels at fontScale 1 (Hershey simplex capitals)
 
 @dataclass(frozen=True)
 class Canvas:
-    """Pixel frame of a drawing: ``image`` is (H, W), ``origin`` the pixel of mm (0, 0)."""
+    """Pixel frame of a drawing on ``image`` (H, W): ``px = mm * ppm - origin``.
+
+    A canvas whose top-left is the page's uses ``origin = (0.5, 0.5)``: the page edge
+    is then the outer edge of pixel 0, whose centre is at 0.
+    """
 
     image: np.ndarray
     ppm: float  # pixels per millimetre
-    origin: tuple[float, float]  # pixel coordinates of page mm (0, 0) minus 0.5 (centres)
+    origin: tuple[float, float]
 
     def px(self, x_mm: float, y_mm: float) -> tuple[float, float]:
         return x_mm * self.ppm - self.origin[0], y_mm * self.ppm - self.origin[1]
