@@ -211,13 +211,16 @@ def _open_pdf(target: Path | bytes, errors: list[str] | None = None):  # -> Docu
 
     # MuPDF prints its complaints to stderr; keep them in our error message instead.
     pymupdf.TOOLS.mupdf_display_errors(False)
+    pymupdf.TOOLS.reset_mupdf_warnings()
     try:
         if isinstance(target, bytes):
             return pymupdf.open(stream=target, filetype="pdf")
         return pymupdf.open(target, filetype="pdf")
     except (RuntimeError, ValueError) as exc:  # pymupdf.FileDataError is a RuntimeError
         if errors is not None:
-            errors.append(str(exc) or type(exc).__name__)
+            # the exception says little ("Failed to open stream"); MuPDF's complaint says why
+            cause = pymupdf.TOOLS.mupdf_warnings().split("\n")[0]
+            errors.append(f"{exc or type(exc).__name__}" + (f" ({cause})" if cause else ""))
         return None
 
 

@@ -165,7 +165,10 @@ def _encrypted_pdf() -> bytes:
 BAD_INPUTS = {
     "missing.pdf": (None, "cannot read file"),
     "notes.txt": (b"just some notes\n", "not a PDF or a supported image"),
-    "garbage.pdf": (b"\x00\x01garbage" * 50, "cannot open PDF"),
+    "garbage.pdf": (
+        b"\x00\x01garbage" * 50,
+        "cannot open PDF: Failed to open stream (format error",
+    ),
     "garbage.png": (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "cannot decode image"),
     "locked.pdf": (_encrypted_pdf(), "encrypted"),
     "empty.pdf": (_zero_page_pdf(), "no pages"),
