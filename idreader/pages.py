@@ -220,7 +220,7 @@ def _open_pdf(target: Path | bytes, errors: list[str] | None = None):  # -> Docu
         if errors is not None:
             # the exception says little ("Failed to open stream"); MuPDF's complaint says why
             cause = pymupdf.TOOLS.mupdf_warnings().split("\n")[0]
-            errors.append(f"{exc or type(exc).__name__}" + (f" ({cause})" if cause else ""))
+            errors.append(cause or str(exc) or type(exc).__name__)
         return None
 
 

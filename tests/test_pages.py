@@ -167,7 +167,7 @@ BAD_INPUTS = {
     "notes.txt": (b"just some notes\n", "not a PDF or a supported image"),
     "garbage.pdf": (
         b"\x00\x01garbage" * 50,
-        "cannot open PDF: Failed to open stream (format error",
+        "cannot open PDF: format error",
     ),
     "garbage.png": (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "cannot decode image"),
     "locked.pdf": (_encrypted_pdf(), "encrypted"),
