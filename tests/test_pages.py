@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -249,3 +251,16 @@ def test_type_comes_from_magic_bytes_not_the_name(tmp_path: Path) -> None:
 def test_directory_given_to_iter_pages_is_an_error_page(tmp_path: Path) -> None:
     (page,) = iter_pages(tmp_path)
     assert page.image is None and page.error.startswith(f"{tmp_path}: page 1: cannot read file")
+
+
+def test_import_is_light() -> None:
+    # pages is imported by every worker process: OpenCV and MuPDF load on first use only
+    code = "import sys, idreader.pages; print(sorted({'cv2', 'pymupdf'} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[1],
+    )
+    assert out.stdout.strip() == "[]"
