@@ -14,7 +14,8 @@ class Distortion:
     Parameters
     ----------
     skew : float
-        Degrees the page content is rotated (counter-clockwise as seen on screen).
+        Degrees the page content is rotated, counter-clockwise as seen on screen; the
+        ID row's angle in image coordinates (y down, as ``IDGrid.skew``) is ``-skew``.
     rotation : int
         0/90/180/270: the page was scanned turned by this much, clockwise.
     blur : float
