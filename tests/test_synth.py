@@ -319,3 +319,11 @@ def test_make_strip_accepts_every_layout_kind(bank, rng, kind: str) -> None:
     image, cells = make_strip([bank.draw(2), None], layout=Layout(kind=kind), rng=rng)
     ink = [_inner_ink(image, q, margin=3) for q in cells]
     assert ink[0] > 0.03 and ink[1:] == [0.0] * 7
+
+
+@pytest.mark.parametrize("skew", [-6.0, 4.0])
+def test_positive_skew_turns_the_row_counter_clockwise(bank, rng, skew: float) -> None:
+    page = make_page("", bank, distortion=Distortion(skew=skew), rng=rng)
+    (x0, y0), (x1, y1) = page.cells[0, 0], page.cells[-1, 1]
+    # image y points down: a counter-clockwise turn lifts the row's right end
+    assert np.degrees(np.arctan2(y1 - y0, x1 - x0)) == pytest.approx(-skew, abs=1e-3)
