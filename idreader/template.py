@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import ConfigError
+
 #: Side of one ID box (between the centres of its walls), in millimetres.
 BOX_MM = 8.0
 #: Width of the ruled lines, in millimetres.
@@ -25,7 +27,11 @@ LINE_MM = 0.35
 PAGE_MM = (210.0, 297.0)
 
 _PT_PER_MM = 72 / 25.4
-_LEFT_MM, _TOP_MM = 20.0, 40.0  # top-left corner of the table
+#: Most ID boxes that fit across A4 next to the label cell.
+MAX_DIGITS = 18
+
+_LEFT_MM, _TOP_MM = 20.0, 40.0  # top-left corner of the table (moved left for long rows)
+_MIN_MARGIN_MM = 10.0
 _ROW_MM = 10.0  # height of the Name row
 _TEXT_PT = 11.0
 _INSTRUCTIONS = (
@@ -67,13 +73,17 @@ def template_geometry(
     >>> geometry.id_cells.shape
     (8, 4, 2)
     """
-    if not 1 <= digits <= 20:
-        raise ValueError(f"digits must be 1..20, not {digits}")
+    if not 1 <= digits <= MAX_DIGITS:
+        raise ConfigError(f"digits must be 1..{MAX_DIGITS} (what fits across A4), not {digits}")
     import pymupdf
 
     label_w = max(40.0, pymupdf.get_text_length(label, "helv", _TEXT_PT) / _PT_PER_MM + 6.0)
-    left, x = _LEFT_MM, _LEFT_MM + label_w
-    right = x + max(digits, 3) * BOX_MM
+    width = label_w + max(digits, 3) * BOX_MM
+    if width > PAGE_MM[0] - 2 * _MIN_MARGIN_MM:
+        raise ConfigError(f"a {digits}-box row with the label {label!r} does not fit across A4")
+    left = min(_LEFT_MM, (PAGE_MM[0] - width) / 2)  # long rows move left to stay on the page
+    x = left + label_w
+    right = left + width
     # (label, height, boxes (0 = one wide cell), is the ID row)
     rows: list[tuple[str, float, int, bool]] = []
     if name_row:
@@ -126,7 +136,7 @@ def write_template(
     path : path
         Where to write the PDF.
     digits : int
-        Number of ID boxes (1..20).
+        Number of ID boxes (1..18).
     label : str
         Text of the label cell left of the boxes.
     name_row : bool

@@ -9,6 +9,7 @@ import numpy as np
 import pymupdf
 import pytest
 
+from idreader.errors import ConfigError
 from idreader.pages import iter_pages
 from idreader.template import BOX_MM, LINE_MM, template_geometry, write_template
 
@@ -26,7 +27,12 @@ def _sample(image: np.ndarray, points: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("dpi", [150, 300])
 @pytest.mark.parametrize(
     "options",
-    [{}, {"digits": 10, "name_row": False}, {"digits": 6, "section_row": True, "label": "ID"}],
+    [
+        {},
+        {"digits": 10, "name_row": False},
+        {"digits": 6, "section_row": True, "label": "ID"},
+        {"digits": 18},  # the longest row: moved left to stay on the page
+    ],
 )
 def test_rendered_boxes_are_where_they_were_drawn(tmp_path: Path, dpi: int, options) -> None:
     path = tmp_path / "id_box.pdf"
@@ -78,8 +84,14 @@ def test_grid_finder_reads_the_template(tmp_path: Path) -> None:
     np.testing.assert_allclose(grid.cells, expected, atol=2.0)
 
 
-@pytest.mark.parametrize("digits", [0, 21])
+@pytest.mark.parametrize("digits", [0, 19])
 def test_digit_count_is_checked(tmp_path: Path, digits: int) -> None:
-    with pytest.raises(ValueError, match="digits"):
+    with pytest.raises(ConfigError, match="digits") as caught:
         write_template(tmp_path / "x.pdf", digits=digits)
+    assert caught.value.exit_code == 2  # a usage error for `idreader template`
     assert not (tmp_path / "x.pdf").exists()
+
+
+def test_long_label_that_does_not_fit_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not fit"):
+        write_template(tmp_path / "x.pdf", digits=18, label="Student identification number")
