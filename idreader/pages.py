@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .pages_formats import image_resolutions, sniff_type, tiff_resolutions
 
 logger = logging.getLogger(__name__)
 
@@ -104,9 +107,9 @@ def count_pages(source: str | os.PathLike | bytes) -> int:
     """
     try:
         target, head, suffix = _open_source(source, None)
-        kind = _sniff_type(head) or _kind_from_suffix(suffix)
+        kind = sniff_type(head) or _kind_from_suffix(suffix)
         if kind == "tiff":
-            return max(len(_tiff_resolutions(_read_all(target))), 1)
+            return max(len(tiff_resolutions(_read_all(target))), 1)
     except OSError:
         return 1
     if kind != "pdf":
@@ -164,7 +167,7 @@ def iter_pages(
     first_wanted = wanted is None or 1 in wanted
     try:
         target, head, suffix = _open_source(source, name)
-        kind = _sniff_type(head) or _kind_from_suffix(suffix)
+        kind = sniff_type(head) or _kind_from_suffix(suffix)
         data = _read_all(target) if kind in ("image", "tiff") else b""
     except OSError as exc:
         if first_wanted:
@@ -273,25 +276,20 @@ def _image_pages(
     data: bytes, *, wanted: list[int] | None, failed: Callable[..., Page], name: str
 ) -> Iterator[Page]:
     import cv2
-    from cv2.utils import logging as cv_logging
 
-    buf = np.frombuffer(data, np.uint8)
-    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
-    # OpenCV prints decoder complaints to stderr; a corrupt file is reported as an error page
-    level = cv_logging.getLogLevel()
-    cv_logging.setLogLevel(cv_logging.LOG_LEVEL_SILENT)
+    detail = ""
     try:
-        ok, images = cv2.imdecodemulti(buf, flags)
+        with _opencv_silenced():
+            ok, images = cv2.imdecodemulti(
+                np.frombuffer(data, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+            )
     except cv2.error as exc:
-        ok, images = False, [str(exc).strip().splitlines()[-1]]
-    finally:
-        cv_logging.setLogLevel(level)
+        ok, images, detail = False, [], f": {str(exc).strip().splitlines()[-1]}"
     if not ok or not images:
         if wanted is None or 1 in wanted:
-            detail = f": {images[0]}" if images and isinstance(images[0], str) else ""
             yield failed(f"cannot decode image{detail}")
         return
-    resolutions = _image_resolutions(data)
+    resolutions = image_resolutions(data)
     for number in wanted if wanted is not None else range(1, len(images) + 1):
         if not 1 <= number <= len(images):
             yield failed(f"no such page (the image has {len(images)})", number)
@@ -299,6 +297,35 @@ def _image_pages(
         res = resolutions[number - 1] if number <= len(resolutions) else None
         image, dpi = _to_gray_square(images[number - 1], res)
         yield Page(name, number, image, dpi)
+
+
+_silence_lock = threading.Lock()
+_silence_depth = 0
+_saved_level = 0
+
+
+@contextmanager
+def _opencv_silenced() -> Iterator[None]:
+    """Keep OpenCV's decoder complaints off stderr: a corrupt image becomes an error page.
+
+    OpenCV's log level is process-wide, so concurrent decodes share one silenced
+    period and the caller's level comes back when the last one ends.
+    """
+    from cv2.utils import logging as cv_logging
+
+    global _silence_depth, _saved_level
+    with _silence_lock:
+        if _silence_depth == 0:
+            _saved_level = cv_logging.getLogLevel()
+            cv_logging.setLogLevel(cv_logging.LOG_LEVEL_SILENT)
+        _silence_depth += 1
+    try:
+        yield
+    finally:
+        with _silence_lock:
+            _silence_depth -= 1
+            if _silence_depth == 0:
+                cv_logging.setLogLevel(_saved_level)
 
 
 def _to_gray_square(image: np.ndarray, res: tuple[float, float] | None) -> tuple[np.ndarray, float]:
@@ -321,100 +348,3 @@ def _to_gray_square(image: np.ndarray, res: tuple[float, float] | None) -> tuple
         height = max(1, round(image.shape[0] * xres / yres))
         image = cv2.resize(image, (image.shape[1], height), interpolation=cv2.INTER_LINEAR)
     return np.ascontiguousarray(image), float(xres)
-
-
-def _sniff_type(data: bytes) -> str | None:
-    """``"pdf"``, ``"tiff"``, ``"image"`` (PNG, JPEG, BMP) or None, from magic bytes."""
-    if b"%PDF" in data[:1024]:  # the spec lets junk precede the header
-        return "pdf"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM")):
-        return "image"
-    return None
-
-
-def _image_resolutions(data: bytes) -> list[tuple[float, float] | None]:
-    """Per-page (x, y) pixels per inch stated in an image file's header, None if absent.
-
-    Reads only headers (PNG pHYs, JPEG JFIF/Exif, TIFF tags, BMP), never pixels.
-    """
-    try:
-        if data.startswith(b"\x89PNG"):
-            return [_png_resolution(data)]
-        if data.startswith(b"\xff\xd8"):
-            return [_jpeg_resolution(data)]
-        if data.startswith(b"BM") and len(data) >= 46:
-            x, y = struct.unpack_from("<ii", data, 38)  # pixels per metre
-            return [(round(x * 0.0254, 1), round(y * 0.0254, 1)) if x > 0 and y > 0 else None]
-        return _tiff_resolutions(data)
-    except struct.error:  # a truncated header: the decoder has the final word on the file
-        return []
-
-
-def _png_resolution(data: bytes) -> tuple[float, float] | None:
-    pos = 8
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack_from(">I4s", data, pos)
-        if kind == b"pHYs":
-            x, y, unit = struct.unpack_from(">IIB", data, pos + 8)
-            return (round(x * 0.0254, 1), round(y * 0.0254, 1)) if unit == 1 else None
-        if kind in (b"IDAT", b"IEND"):
-            return None
-        pos += 12 + length
-    return None
-
-
-def _jpeg_resolution(data: bytes) -> tuple[float, float] | None:
-    pos = 2
-    while pos + 4 <= len(data) and data[pos] == 0xFF:
-        marker, length = data[pos + 1], struct.unpack_from(">H", data, pos + 2)[0]
-        body = data[pos + 4 : pos + 2 + length]
-        if marker == 0xE0 and body.startswith(b"JFIF\x00") and len(body) >= 12:
-            unit, x, y = struct.unpack_from(">BHH", body, 7)
-            if unit in (1, 2) and x > 0 and y > 0:
-                scale = 1.0 if unit == 1 else 2.54
-                return x * scale, y * scale
-        elif marker == 0xE1 and body.startswith(b"Exif\x00\x00"):
-            found = _tiff_resolutions(body[6:])
-            if found and found[0] is not None:
-                return found[0]
-        elif marker == 0xDA:  # start of scan: no more headers
-            return None
-        pos += 2 + length
-    return None
-
-
-def _tiff_resolutions(data: bytes) -> list[tuple[float, float] | None]:
-    """One entry per IFD (page) of a classic TIFF; [] when ``data`` is not one."""
-    order = {b"II": "<", b"MM": ">"}.get(data[:2])
-    if order is None or struct.unpack_from(order + "H", data, 2)[0] != 42:
-        return []
-    out: list[tuple[float, float] | None] = []
-    offset = struct.unpack_from(order + "I", data, 4)[0]
-    seen: set[int] = set()
-    while offset and offset not in seen and offset + 2 <= len(data):
-        seen.add(offset)  # a looping IFD chain must not hang us
-        count = struct.unpack_from(order + "H", data, offset)[0]
-        tags: dict[int, tuple[int, int]] = {}
-        for i in range(count):
-            tag, kind, _, value = struct.unpack_from(order + "HHII", data, offset + 2 + 12 * i)
-            tags[tag] = (kind, value)
-        out.append(_tiff_dpi(data, order, tags))
-        offset = struct.unpack_from(order + "I", data, offset + 2 + 12 * count)[0]
-    return out
-
-
-def _tiff_dpi(data: bytes, order: str, tags: dict[int, tuple[int, int]]):
-    if 282 not in tags or 283 not in tags:  # XResolution, YResolution (RATIONAL)
-        return None
-    unit = 2  # ResolutionUnit (SHORT, left-justified in the value field): 1 none, 2 in, 3 cm
-    if 296 in tags:
-        unit = tags[296][1] >> 16 if order == ">" else tags[296][1] & 0xFFFF
-    res = []
-    for tag in (282, 283):
-        num, den = struct.unpack_from(order + "II", data, tags[tag][1])
-        res.append(num / den if den else 0.0)
-    if unit == 1 or min(res) <= 0:
-        return None
-    return (res[0] * 2.54, res[1] * 2.54) if unit == 3 else (res[0], res[1])

@@ -264,3 +264,17 @@ def test_import_is_light() -> None:
         cwd=Path(__file__).parents[1],
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_opencv_log_level_is_restored_after_concurrent_decodes() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cv2.utils import logging as cv_logging
+
+    before = cv_logging.getLogLevel()
+    ok, png = cv2.imencode(".png", _gradient(400, 400))
+    inputs = [png.tobytes(), b"\x89PNG\r\n\x1a\n" + b"\x00" * 40] * 8
+    with ThreadPoolExecutor(4) as pool:
+        pages = [p for chunk in pool.map(lambda d: list(iter_pages(d)), inputs) for p in chunk]
+    assert [p.image is None for p in pages] == [False, True] * 8
+    assert cv_logging.getLogLevel() == before
