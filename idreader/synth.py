@@ -27,7 +27,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .synth_cover import draw_clutter, draw_cover_text
-from .synth_draw import Canvas, Geometry, draw_digit, draw_rule, draw_text, layout_geometry
+from .synth_draw import Canvas, Geometry, draw_rule, draw_text, layout_geometry
+from .synth_ink import draw_digit
 from .synth_io import write_pdf, write_truth_csv
 from .synth_options import LAYOUT_KINDS, Distortion, Layout
 from .synth_scan import distort

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .synth_draw import Canvas, Geometry, draw_stroke, draw_text
+from .synth_draw import Canvas, Geometry, draw_text
+from .synth_ink import draw_stroke
 
 _TITLES = (
     "Midterm examination",
