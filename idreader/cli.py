@@ -154,10 +154,9 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _template(args: argparse.Namespace) -> int:
-    if not 1 <= args.digits <= 32:
-        _usage_error(args, f"--digits must be between 1 and 32, got {args.digits}")
     from .template import write_template
 
+    # write_template validates the digit count (ConfigError -> exit 2 in main()).
     write_template(args.out, digits=args.digits)
     print(f"idreader: wrote {args.out} ({args.digits} boxes)", file=sys.stderr)
     return 0

@@ -35,6 +35,9 @@ REASON_TEXT: dict[str, str] = {
     "read_error": "The page could not be read at all (see the error).",
 }
 
+#: Boxes read with less confidence than this are outlined, to lead the reviewer's eye.
+_DOUBTFUL_BOX = 0.9
+
 
 def reason_text(code: str) -> str:
     """Plain-words explanation of a reason code (the code itself if it is unknown).
@@ -233,7 +236,9 @@ def _cells_html(cells: np.ndarray | None, digits: tuple[DigitResult, ...]) -> st
         if i < len(digits) and not readings:
             readings = ((digits[i].value, digits[i].confidence),)
         caption = "<br>".join(f"<b>{escape(_label(v))}</b> {p:.0%}" for v, p in readings)
-        figures.append(f"<figure>{img}<figcaption>{caption}</figcaption></figure>")
+        doubtful = i < len(digits) and digits[i].confidence < _DOUBTFUL_BOX
+        figure = '<figure class="doubt">' if doubtful else "<figure>"
+        figures.append(f"{figure}{img}<figcaption>{caption}</figcaption></figure>")
     return f'<div class="cells">{"".join(figures)}</div>'
 
 

@@ -180,7 +180,7 @@ def test_missing_input_is_an_error_row_and_exit_1(exam_pdf, tmp_path, capsys) ->
         (["scan", "{pdf}", "--workers", "two"], "invalid int value"),
         (["scan", "{pdf}", "--threshold", "1.5"], "confidence_threshold must be in [0, 1]"),
         (["scan", "{pdf}", "--no-such-flag"], "unrecognized arguments"),
-        (["template", "--digits", "0"], "--digits must be between 1 and 32"),
+        (["template", "--digits", "0", "--out", "{tmp}/box.pdf"], "digits must be 1..18"),
         (["frobnicate"], "invalid choice"),
         ([], "required: COMMAND"),
     ],

@@ -290,6 +290,10 @@ def test_blank_cells_are_labelled(mnist: tuple[np.ndarray, np.ndarray]) -> None:
     html = render_html(ScanResult((page,)))
     assert "<b>1</b> 90%<br><b>blank</b> 10%" in html
     assert "<b>blank</b> 99%" in html
+    # the box read with 90% is not outlined; a less sure one would be
+    assert '<figure class="doubt">' not in html
+    unsure = PageResult("a.pdf", 1, "1", 0.6, digits=(DigitResult("1", 0.6, (("1", 0.6),)),))
+    assert render_html(ScanResult((unsure,))).count('<figure class="doubt">') == 1
 
 
 def test_write_html_writes_utf8_file(scan: ScanResult, tmp_path: Path) -> None:
