@@ -150,6 +150,10 @@ def _scan(args: argparse.Namespace) -> int:
 
         write_html(scan, args.report)
     print(_summary_line(scan), file=sys.stderr)
+    if not scan.results:
+        # e.g. only empty directories: exit 0 would read as "every page was read"
+        print("idreader: error: the inputs contain no pages", file=sys.stderr)
+        return 1
     return scan.exit_code
 
 

@@ -170,6 +170,13 @@ def test_missing_input_is_an_error_row_and_exit_1(exam_pdf, tmp_path, capsys) ->
     assert _summary(capsys.readouterr().err)[3] == 1
 
 
+def test_empty_directory_is_exit_1_not_success(tmp_path, capsys) -> None:
+    (tmp_path / "scans").mkdir()
+    assert main(["scan", str(tmp_path / "scans")]) == 1
+    err = capsys.readouterr().err
+    assert _summary(err) == (0, 0, 0, 0) and "the inputs contain no pages" in err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
