@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except IDReaderError as exc:  # ConfigError carries exit code 2, the others 1
             print(f"idreader: error: {exc}", file=sys.stderr)
             return exc.exit_code
+        except OSError as exc:  # writing --out, --report or a template failed
+            print(f"idreader: error: {exc}", file=sys.stderr)
+            return 1
 
 
 def build_parser() -> argparse.ArgumentParser:

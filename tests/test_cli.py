@@ -170,6 +170,14 @@ def test_missing_input_is_an_error_row_and_exit_1(exam_pdf, tmp_path, capsys) ->
     assert _summary(capsys.readouterr().err)[3] == 1
 
 
+def test_unwritable_out_file_is_a_clean_error_exit_1(exam_pdf, tmp_path, capsys) -> None:
+    out = tmp_path / "ids.csv"
+    out.mkdir()  # a directory where the file should go
+    assert main(["scan", str(exam_pdf), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "idreader: error:" in err and str(out) in err and "Traceback" not in err
+
+
 def test_empty_directory_is_exit_1_not_success(tmp_path, capsys) -> None:
     (tmp_path / "scans").mkdir()
     assert main(["scan", str(tmp_path / "scans")]) == 1
