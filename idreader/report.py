@@ -225,21 +225,33 @@ def _match_html(match: Match) -> str:
 
 
 def _cells_html(cells: np.ndarray | None, digits: tuple[DigitResult, ...]) -> str:
-    """One figure per box: the cleaned image (if kept) and its top two readings."""
+    """One figure per box: the cleaned image (if kept), the reading used, the runner-up."""
     n = max(len(digits), 0 if cells is None else len(cells))
     figures = []
     for i in range(n):
         img = ""
         if cells is not None and i < len(cells):
             img = f'<img alt="box {i + 1}" src="{_png_data_uri(cells[i])}">'
-        readings = digits[i].alternatives[:2] if i < len(digits) else ()
-        if i < len(digits) and not readings:
-            readings = ((digits[i].value, digits[i].confidence),)
-        caption = "<br>".join(f"<b>{escape(_label(v))}</b> {p:.0%}" for v, p in readings)
-        doubtful = i < len(digits) and digits[i].confidence < _DOUBTFUL_BOX
-        figure = '<figure class="doubt">' if doubtful else "<figure>"
+        caption = ""
+        figure = "<figure>"
+        if i < len(digits):
+            caption = _caption(digits[i])
+            if digits[i].confidence < _DOUBTFUL_BOX:
+                figure = '<figure class="doubt">'
         figures.append(f"{figure}{img}<figcaption>{caption}</figcaption></figure>")
     return f'<div class="cells">{"".join(figures)}</div>'
+
+
+def _caption(digit: DigitResult) -> str:
+    """Caption of one box: the value used in the ID (bold), then the likeliest other value.
+
+    The value used is not always the most probable one: the ID's format can rule it out.
+    """
+    text = f"<b>{escape(_label(digit.value))}</b> {digit.confidence:.0%}"
+    other = next(((v, p) for v, p in digit.alternatives if v != digit.value), None)
+    if other is not None:
+        text += f"<br>{escape(_label(other[0]))} {other[1]:.0%}"
+    return text
 
 
 def _label(value: str) -> str:

@@ -258,8 +258,8 @@ def test_summary_match_reasons_and_errors_are_shown(scan: ScanResult) -> None:
     assert REASON_TEXT["low_confidence"] in html and REASON_TEXT["no_id_grid"] in html
     assert "broken.pdf: cannot open: not a PDF" in html
     assert "runner-up <code>12345679</code>" in html and "Ada Lovelace" in html
-    # top two readings of a cell with their probabilities
-    assert "<b>7</b> 97%<br><b>8</b> 2%" in html  # mnist[0] is a 7
+    # each cell: the reading used (bold) and the runner-up, with probabilities
+    assert "<b>7</b> 97%<br>8 2%" in html  # mnist[0] is a 7
 
 
 def test_all_text_is_escaped() -> None:
@@ -288,12 +288,23 @@ def test_blank_cells_are_labelled(mnist: tuple[np.ndarray, np.ndarray]) -> None:
         digits=(DigitResult("1", 0.9, (("1", 0.9), ("", 0.1))), DigitResult("", 0.99)),
     )
     html = render_html(ScanResult((page,)))
-    assert "<b>1</b> 90%<br><b>blank</b> 10%" in html
+    assert "<b>1</b> 90%<br>blank 10%" in html
     assert "<b>blank</b> 99%" in html
     # the box read with 90% is not outlined; a less sure one would be
     assert '<figure class="doubt">' not in html
     unsure = PageResult("a.pdf", 1, "1", 0.6, digits=(DigitResult("1", 0.6, (("1", 0.6),)),))
     assert render_html(ScanResult((unsure,))).count('<figure class="doubt">') == 1
+
+
+def test_cell_caption_shows_the_value_used_not_only_the_most_probable() -> None:
+    # With id_length=8 and only 7 boxes found nothing is valid: every box is reported
+    # blank although each one's most probable reading is a digit.
+    page = PageResult(
+        "a.pdf", 1, None, 0.0, digits=(DigitResult("", 0.001, (("9", 0.998), ("", 0.001))),)
+    )
+    html = render_html(ScanResult((page,)))
+    assert "<b>blank</b> 0%<br>9 100%" in html
+    assert '<figure class="doubt">' in html
 
 
 def test_write_html_writes_utf8_file(scan: ScanResult, tmp_path: Path) -> None:
