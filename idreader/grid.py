@@ -1,23 +1,25 @@
 """Find the ID grid (the row of digit boxes) on a page image.
 
 The search runs on a copy of the page shrunk to about 100 dpi (:mod:`idreader.grid_boxes`):
-binarise, estimate the skew from box-like shapes, deskew, keep long horizontal and
-vertical strokes, take the rectangular holes of that line mask as box interiors and
-chain them into rows of similar, aligned, evenly spaced boxes. Each row becomes an
-:class:`IDGrid` candidate; its cell corners are then refined on the full-resolution page
+binarise, estimate the skew from box-like shapes, deskew, find horizontal rules, and in
+each band between two rules the walls that span it; the longest chain of equal boxes
+per band is a row (:mod:`idreader.grid_bands`). Each row becomes an :class:`IDGrid`
+candidate; the winner's cell corners are then refined on the full-resolution page
 (:mod:`idreader.grid_refine`).
 
 Choosing the ID grid (the documented rule)
 ------------------------------------------
 Candidates are ranked by ``score``:
 
-``score = n_cells + 2 * regularity + squareness + position``
+``score = n_cells + 2 * regularity + 3 * squareness + position``
 
 * ``regularity`` in [0, 1]: 1 minus the spread (coefficient of variation) of box widths,
   heights and spacing;
 * ``squareness`` in [0, 1]: mean ``min(w, h) / max(w, h)`` of the boxes;
-* ``position`` in [0, 0.5]: grids nearer the top of the upright page score higher;
-* rows of fewer than 4 or more than 16 boxes lose 10;
+* ``position`` in [0, 1]: 1 minus the grid's relative height on the upright page (the
+  ID grid sits near the top of a cover; a marks table near the bottom);
+* rows of fewer than 4 or more than 16 boxes, or whose boxes are not roughly square
+  (median width / height outside [0.5, 1.6]), lose 10;
 * when ``id_length`` is given, rows with exactly that many boxes gain 100.
 
 So with ``id_length`` the grid of that length wins; otherwise the longest regular row.
@@ -42,11 +44,9 @@ import numpy as np
 from .grid_boxes import (
     Row,
     binarize,
-    box_interiors,
     downscale,
     estimate_skew,
     find_rows,
-    line_mask,
     rotate_matrix,
 )
 from .grid_refine import refine_cells
@@ -196,9 +196,10 @@ def _row_score(rects: np.ndarray, rel_height: float, id_length: int | None) -> f
         return float(np.std(v) / max(np.mean(v), 1e-6)) if len(v) else 0.0
 
     regularity = max(0.0, 1.0 - cv(widths) - cv(heights) - cv(pitch))
+    aspect = float(np.median(widths / heights))
     squareness = float(np.mean(np.minimum(widths, heights) / np.maximum(widths, heights)))
-    score = n + 2 * regularity + squareness + 0.5 * (1.0 - rel_height)
-    if not 4 <= n <= 16:
+    score = n + 2 * regularity + 3 * squareness + (1.0 - rel_height)
+    if not 4 <= n <= 16 or not 0.5 <= aspect <= 1.6:
         score -= 10
     if id_length is not None and n == id_length:
         score += 100
@@ -211,6 +212,26 @@ def _order_corners(quad: np.ndarray) -> np.ndarray:
     ang = np.arctan2(quad[:, 1] - c[1], quad[:, 0] - c[0])
     # Sorting clockwise from -180 degrees puts tl (about -135 with y down) first.
     return quad[np.argsort((ang + np.pi) % (2 * np.pi))]
+
+
+def _suppress_overlaps(ranked: list[IDGrid]) -> list[IDGrid]:
+    """Drop a candidate that mostly overlaps a better one (one row of boxes, two readings).
+
+    A handwritten stroke lined up across boxes can pose as a rule and yield a second,
+    half-height reading of the same row; it always scores lower than the real one.
+    """
+    kept: list[IDGrid] = []
+    for g in ranked:
+        x0, y0, x1, y1 = g.box
+        area = max((x1 - x0) * (y1 - y0), 1e-6)
+        for k in kept:
+            ix = min(x1, k.box[2]) - max(x0, k.box[0])
+            iy = min(y1, k.box[3]) - max(y0, k.box[1])
+            if ix > 0 and iy > 0 and ix * iy > 0.3 * area:
+                break
+        else:
+            kept.append(g)
+    return kept
 
 
 def find_grid_candidates(image: np.ndarray, *, id_length: int | None = None) -> list[IDGrid]:
@@ -241,7 +262,7 @@ def find_grid_candidates(image: np.ndarray, *, id_length: int | None = None) -> 
     angle = estimate_skew(ink)
     matrix, size = rotate_matrix(ink.shape, angle)
     flat = cv2.warpAffine(ink, matrix, size[::-1], flags=cv2.INTER_NEAREST)
-    rows = find_rows(box_interiors(line_mask(flat)))
+    rows = find_rows(flat)
     inverse = cv2.invertAffineTransform(matrix)
     candidates = []
     for row in rows:
@@ -258,23 +279,33 @@ def find_grid_candidates(image: np.ndarray, *, id_length: int | None = None) -> 
         )
         quads = quads @ inverse[:, :2].T + inverse[:, 2]
         quads = (quads + 0.5) * factor - 0.5
-        quads = refine_cells(gray, quads)
-        box = (
-            float(quads[..., 0].min()),
-            float(quads[..., 1].min()),
-            float(quads[..., 0].max()),
-            float(quads[..., 1].max()),
-        )
-        cells = to_upright(quads, rotation, gray.shape)
-        cells = np.stack([_order_corners(q) for q in cells])
-        cells = cells[np.argsort(cells[:, :, 0].mean(axis=1))].astype(np.float32)
-        first, last = cells[0].mean(axis=0), cells[-1].mean(axis=0)
-        skew = float(np.degrees(np.arctan2(last[1] - first[1], last[0] - first[0])))
         score = _row_score(row.rects, rel_height, id_length)
-        candidates.append(IDGrid(cells, rotation, skew, box, score))
-    candidates.sort(key=lambda g: -g.score)
+        candidates.append(_make_grid(quads, rotation, score, gray.shape))
+    candidates = _suppress_overlaps(sorted(candidates, key=lambda g: -g.score))
+    if candidates:
+        # Only the winner is refined at full resolution; the others are alternatives
+        # for the debug output, good to about one working-scale pixel.
+        best = candidates[0]
+        quads = refine_cells(gray, from_upright(best.cells, best.rotation, gray.shape))
+        candidates[0] = _make_grid(quads, best.rotation, best.score, gray.shape)
     logger.debug("%d grid candidates, skew estimate %.2f deg", len(candidates), angle)
     return candidates
+
+
+def _make_grid(quads: np.ndarray, rotation: int, score: float, shape: tuple[int, int]) -> IDGrid:
+    """An IDGrid from box quads (n, 4, 2) in original page pixels."""
+    box = (
+        float(quads[..., 0].min()),
+        float(quads[..., 1].min()),
+        float(quads[..., 0].max()),
+        float(quads[..., 1].max()),
+    )
+    cells = to_upright(quads, rotation, shape)
+    cells = np.stack([_order_corners(q) for q in cells])
+    cells = cells[np.argsort(cells[:, :, 0].mean(axis=1))].astype(np.float32)
+    first, last = cells[0].mean(axis=0), cells[-1].mean(axis=0)
+    skew = float(np.degrees(np.arctan2(last[1] - first[1], last[0] - first[0])))
+    return IDGrid(cells, rotation, skew, box, score)
 
 
 def find_id_grid(image: np.ndarray, *, id_length: int | None = None) -> IDGrid | None:

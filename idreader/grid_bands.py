@@ -1,0 +1,257 @@
+"""Box interiors from ruled lines: horizontal rules pair into bands, walls split bands.
+
+Works on a deskewed ink mask (uint8, ink = 255) at the working scale of
+:mod:`idreader.grid_boxes`. A row of ID boxes is a band between two horizontal rules
+(long lines, or collinear dashes for boxes with gaps between them) cut by vertical walls
+that span the band's full height. Measuring walls as full-height column runs makes the
+search indifferent to handwriting that touches or crosses a wall (a digit never spans
+the whole band in several places at a regular pitch) and to broken or faint lines
+(gaps are bridged before measuring).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+#: A column is a wall when at least this fraction of the band's rows are ink there,
+#: after bridging small vertical gaps, and RAW_FRACTION before.
+WALL_FRACTION, RAW_FRACTION = 0.8, 0.75
+#: A box needs its top and bottom rule over at least this fraction of its width.
+RULE_COVER = 0.9
+#: Rows need at least this many boxes to be reported as a candidate grid.
+MIN_ROW = 3
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A horizontal ruled line (possibly dashed): centre row, extent, mean thickness."""
+
+    y: float
+    x0: int
+    x1: int
+    thickness: float
+
+
+def _scale(ink: np.ndarray) -> int:
+    """The morphology unit in pixels: about 1/100 of the page's long side (~2.5 mm on A4)."""
+    return max(8, max(ink.shape) // 100)
+
+
+def horizontal_rules(ink: np.ndarray) -> tuple[list[Rule], np.ndarray]:
+    """Horizontal rules of a deskewed ink mask, and the mask of their pixels.
+
+    Returns
+    -------
+    rules : list of Rule
+        Sorted by ``y``; collinear segments with small gaps between them are one rule.
+    lines : np.ndarray
+        uint8 (H, W) mask of the line pixels (gaps bridged), used to test coverage.
+    """
+    k = _scale(ink)
+    bridged = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((1, max(3, (3 * k) // 5)), np.uint8))
+    # Runs of 1.5 units find the top of a single box; runs of 4 units recover a long rule
+    # that handwriting touching it has merged into a wobbly blob at the shorter length.
+    segments: list[tuple[float, int, int, float]] = []
+    lines = np.zeros_like(ink)
+    for length in ((3 * k) // 2, 4 * k):
+        opened = cv2.morphologyEx(bridged, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
+        found, kept = _straight_segments(opened, k)
+        segments += found
+        lines |= kept
+    segments.sort()
+    rules: list[Rule] = []
+    tol = max(2.0, 0.15 * k)
+    i = 0
+    while i < len(segments):
+        j = i
+        while j + 1 < len(segments) and segments[j + 1][0] - segments[i][0] <= tol:
+            j += 1
+        rules.extend(_join_collinear(segments[i : j + 1], (6 * k) // 5))
+        i = j + 1
+    rules.sort(key=lambda r: r.y)
+    return rules, lines
+
+
+def _straight_segments(
+    mask: np.ndarray, k: int
+) -> tuple[list[tuple[float, int, int, float]], np.ndarray]:
+    """Thin, straight components of a horizontal-run mask: (y, x0, x1, thickness) each.
+
+    Straightness is the spread of a component about its least-squares line (from its
+    outline's second moments): a ruled line's spread is about a third of its thickness;
+    text bars are thicker, and chains of handwritten strokes joined through box walls
+    wobble.
+    """
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    segments = []
+    kept = np.zeros_like(mask)
+    for contour in contours:
+        m = cv2.moments(contour)
+        x0, _, width, _ = cv2.boundingRect(contour)
+        area = m["m00"]
+        if area <= 0 or width <= 0:
+            continue
+        thickness = area / width
+        spread = np.sqrt(max(m["mu02"] - m["mu11"] ** 2 / max(m["mu20"], 1e-9), 0.0) / area)
+        if thickness > 0.7 * k or spread > 0.45 * thickness + 0.5:
+            continue
+        segments.append((m["m01"] / area, x0, x0 + width, thickness))
+        cv2.drawContours(kept, [contour], -1, 255, thickness=cv2.FILLED)
+    return segments, kept
+
+
+def _join_collinear(segments: list[tuple[float, int, int, float]], max_gap: int) -> list[Rule]:
+    """Segments at one height, joined where the gap between them is at most ``max_gap``."""
+    segments = sorted(segments, key=lambda s: s[1])
+    out: list[Rule] = []
+    group = [segments[0]]
+    for seg in segments[1:]:
+        if seg[1] - max(s[2] for s in group) <= max_gap:
+            group.append(seg)
+            continue
+        out.append(_rule(group))
+        group = [seg]
+    out.append(_rule(group))
+    return out
+
+
+def _rule(group: list[tuple[float, int, int, float]]) -> Rule:
+    lengths = np.array([s[2] - s[1] for s in group], np.float64)
+    y = float(np.average([s[0] for s in group], weights=lengths))
+    thickness = float(np.average([s[3] for s in group], weights=lengths))
+    return Rule(y, min(s[1] for s in group), max(s[2] for s in group), thickness)
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """Start (inclusive) and end (exclusive) of each run of True."""
+    padded = np.concatenate([[False], flags, [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def _cover_sums(lines: np.ndarray, rule: Rule, x0: int, x1: int) -> np.ndarray:
+    """Cumulative count of columns x0..x1 where the rule's pixels are present."""
+    half = int(np.ceil(rule.thickness / 2)) + 1
+    ya, yb = max(0, int(round(rule.y)) - half), int(round(rule.y)) + half + 1
+    present = lines[ya:yb, x0:x1].any(axis=0)
+    return np.concatenate([[0], np.cumsum(present)])
+
+
+def band_cells(
+    walls: tuple[np.ndarray, np.ndarray],
+    lines: np.ndarray,
+    top: Rule,
+    bottom: Rule,
+    between: list[Rule],
+) -> list[tuple[float, float, float, float]]:
+    """Box interiors ``x, y, w, h`` in the band between two rules (may be empty).
+
+    ``walls`` is the ink mask widened by one pixel on each side (so a slightly slanted
+    wall still fills whole columns), as is and with vertical gaps bridged. A wall fills
+    WALL_FRACTION of the band once bridged (broken lines) and RAW_FRACTION as is (text
+    next to the grid reaches the rules only through bridging). ``between`` are
+    the rules that lie between ``top`` and ``bottom`` (a box has none across it, so two
+    stacked table rows are not one tall box). Any two walls may
+    bound a box (a tall digit can look like an extra wall); the longest chain of boxes
+    of one width, each under both rules, wins.
+    """
+    x0, x1 = max(top.x0, bottom.x0), min(top.x1, bottom.x1)
+    ya = int(np.ceil(top.y + top.thickness / 2))
+    yb = int(np.floor(bottom.y - bottom.thickness / 2))
+    height = yb - ya + 1
+    if height < 4 or x1 - x0 < 2.5 * height:
+        return []
+    raw_ink, bridged_ink = walls
+    lo, hi = max(0, x0 - 2), min(raw_ink.shape[1], x1 + 2)
+    bridged = bridged_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
+    raw = raw_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
+    walls = [
+        (lo + a + 1, lo + b - 1)
+        for a, b in _runs(bridged >= WALL_FRACTION)
+        if raw[a:b].max() >= RAW_FRACTION
+    ]
+    if len(walls) < 4:
+        return []
+    top_sum, bottom_sum = _cover_sums(lines, top, lo, hi), _cover_sums(lines, bottom, lo, hi)
+    # Only rules across the whole band count (stacked table rows); handwriting that
+    # lines up with a neighbour's gives shorter ones.
+    long_rules = [r for r in between if min(r.x1, x1) - max(r.x0, x0) >= 0.8 * (x1 - x0)]
+    across = [_cover_sums(lines, r, lo, hi) for r in long_rules]
+    boxes = []  # (first wall, last wall, x, width)
+    for i, (_, end) in enumerate(walls):
+        for j in range(i + 1, min(len(walls), i + 7)):
+            start = walls[j][0]
+            width = start - end
+            if width > 2.2 * height:
+                break
+            if width < 0.45 * height:
+                continue
+            a, b = end - lo, start - lo
+            cover = min(top_sum[b] - top_sum[a], bottom_sum[b] - bottom_sum[a]) / width
+            if cover < RULE_COVER:
+                continue  # the space between two separate boxes
+            if any(c[b] - c[a] > 0.5 * width for c in across):
+                continue
+            boxes.append((i, j, end, width))
+    chain = _longest_chain(boxes)
+    return [(float(x), float(ya), float(w), float(height)) for _, _, x, w in chain]
+
+
+def _longest_chain(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Most boxes of one width in a row, each starting at or after the previous one's end.
+
+    Tried once per distinct width (within 15 %); consecutive boxes may share a wall
+    (joined boxes) or leave a gap of under 0.8 widths (separate boxes).
+    """
+    best: list[tuple[int, int, int, int]] = []
+    for ref in sorted({w for *_, w in boxes}):
+        same = [b for b in boxes if abs(b[3] - ref) <= 0.15 * ref + 1]
+        if len(same) <= len(best):
+            continue
+        length = [1] * len(same)
+        prev = [-1] * len(same)
+        for k, (i, _, x, _) in enumerate(same):
+            for p in range(k):
+                pj, px, pw = same[p][1], same[p][2], same[p][3]
+                if pj <= i and x - (px + pw) <= 0.8 * ref and length[p] + 1 > length[k]:
+                    length[k], prev[k] = length[p] + 1, p
+        k = int(np.argmax(length))
+        if length[k] > len(best):
+            chain = []
+            while k >= 0:
+                chain.append(same[k])
+                k = prev[k]
+            best = chain[::-1]
+    return best
+
+
+def find_box_rows(ink: np.ndarray) -> list[np.ndarray]:
+    """Rows of box interiors in a deskewed ink mask: float (n, 4) ``x, y, w, h`` each.
+
+    Every pair of rules between about 4 and 25 mm apart (on an A4 page) that overlap
+    by at least 2.5 times that distance is searched for walls; each band gives at most
+    one row, of at least MIN_ROW boxes, left to right.
+    """
+    k = _scale(ink)
+    rules, lines = horizontal_rules(ink)
+    widen = np.ones((1, 3), np.uint8)
+    bridge = np.ones((max(3, (3 * k) // 5), 1), np.uint8)
+    walls = (
+        cv2.dilate(ink, widen),
+        cv2.dilate(cv2.morphologyEx(ink, cv2.MORPH_CLOSE, bridge), widen),
+    )
+    rows = []
+    for i, top in enumerate(rules):
+        for j in range(i + 1, len(rules)):
+            gap = rules[j].y - top.y
+            if gap > 8 * k:
+                break
+            if gap < 1.2 * k:
+                continue
+            cells = band_cells(walls, lines, top, rules[j], rules[i + 1 : j])
+            if len(cells) >= MIN_ROW:
+                rows.append(np.asarray(cells, np.float64))
+    return rows
