@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import __version__
+from .config import ReaderConfig
 from .errors import IDReaderError, InputError
 from .results import ScanResult
 
@@ -61,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``idreader`` (subcommands scan, template, serve)."""
+    defaults = ReaderConfig()  # the help shows the library's defaults, not copies of them
     parser = argparse.ArgumentParser(
         prog="idreader",
         description="Read handwritten student numbers from scanned exam pages.",
@@ -83,13 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("--report", type=Path, metavar="FILE.html", help="write a review report")
     scan.add_argument("--id-length", type=int, metavar="N", help="digits per ID (default: any)")
-    scan.add_argument("--workers", type=int, metavar="N", help="worker processes (default: 1)")
-    scan.add_argument("--dpi", type=int, metavar="N", help="PDF render resolution (default: 200)")
+    scan.add_argument(
+        "--workers", type=int, metavar="N", help=f"worker processes (default: {defaults.workers})"
+    )
+    scan.add_argument(
+        "--dpi", type=int, metavar="N", help=f"PDF render resolution (default: {defaults.dpi})"
+    )
     scan.add_argument(
         "--threshold",
         type=float,
         metavar="P",
-        help="flag IDs whose confidence is below P (default: 0.9)",
+        help=f"flag IDs whose confidence is below P (default: {defaults.confidence_threshold})",
     )
     scan.add_argument("--debug-dir", type=Path, metavar="DIR", help="write per-page debug PNGs")
     scan.set_defaults(run=_scan, subparser=scan)
@@ -114,7 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _scan(args: argparse.Namespace) -> int:
     from .classlist import load_classlist
-    from .config import ReaderConfig
     from .reader import Reader
 
     if args.out is not None and args.out.suffix.lower() not in _OUT_SUFFIXES:
