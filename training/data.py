@@ -71,7 +71,7 @@ def load_mnist(data_dir: str | Path = DEFAULT_DATA_DIR, *, subset: str = "train"
     Examples
     --------
     >>> test = load_mnist("../shared/data/mnist", subset="test")  # doctest: +SKIP
-    >>> test.images.shape
+    >>> test.images.shape  # doctest: +SKIP
     (10000, 28, 28)
     """
     image_file, label_file = _FILES[subset]
