@@ -132,12 +132,31 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
-def _cover_sums(lines: np.ndarray, rule: Rule, x0: int, x1: int) -> np.ndarray:
-    """Cumulative count of columns x0..x1 where the rule's pixels are present."""
+def _rule_present(mask: np.ndarray, rule: Rule, x0: int, x1: int) -> np.ndarray:
+    """Bool per column x0..x1: does ``mask`` have pixels on the rule's rows there?"""
     half = int(np.ceil(rule.thickness / 2)) + 1
     ya, yb = max(0, int(round(rule.y)) - half), int(round(rule.y)) + half + 1
-    present = lines[ya:yb, x0:x1].any(axis=0)
-    return np.concatenate([[0], np.cumsum(present)])
+    return mask[ya:yb, x0:x1].any(axis=0)
+
+
+def _sums(flags: np.ndarray) -> np.ndarray:
+    """Cumulative counts with a leading 0: ``s[b] - s[a]`` counts flags[a:b]."""
+    return np.concatenate([[0], np.cumsum(flags)])
+
+
+def _band_walls(
+    walls: tuple[np.ndarray, np.ndarray], ya: int, yb: int, lo: int, hi: int
+) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Walls (start, end) spanning rows ya..yb in columns lo..hi, and the raw profile."""
+    raw_ink, bridged_ink = walls
+    bridged = bridged_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
+    raw = raw_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
+    found = [
+        (lo + a + 1, lo + b - 1)
+        for a, b in _runs(bridged >= WALL_FRACTION)
+        if raw[a:b].max() >= RAW_FRACTION
+    ]
+    return found, raw
 
 
 def band_cells(
@@ -152,11 +171,11 @@ def band_cells(
     ``walls`` is the ink mask widened by one pixel on each side (so a slightly slanted
     wall still fills whole columns), as is and with vertical gaps bridged. A wall fills
     WALL_FRACTION of the band once bridged (broken lines) and RAW_FRACTION as is (text
-    next to the grid reaches the rules only through bridging). ``between`` are
-    the rules that lie between ``top`` and ``bottom`` (a box has none across it, so two
-    stacked table rows are not one tall box). Any two walls may
-    bound a box (a tall digit can look like an extra wall); the longest chain of boxes
-    of one width, each under both rules, wins.
+    next to the grid reaches the rules only through bridging). ``between`` are the rules
+    that lie between ``top`` and ``bottom``: a box has none across it, so two stacked
+    table rows are not one tall box. Any two walls may bound a box (a tall digit can
+    look like an extra wall); the longest chain of boxes of one width, each under both
+    rules, wins.
     """
     x0, x1 = max(top.x0, bottom.x0), min(top.x1, bottom.x1)
     ya = int(np.ceil(top.y + top.thickness / 2))
@@ -164,38 +183,43 @@ def band_cells(
     height = yb - ya + 1
     if height < 4 or x1 - x0 < 2.5 * height:
         return []
-    raw_ink, bridged_ink = walls
-    lo, hi = max(0, x0 - 2), min(raw_ink.shape[1], x1 + 2)
-    bridged = bridged_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
-    raw = raw_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
-    walls = [
-        (lo + a + 1, lo + b - 1)
-        for a, b in _runs(bridged >= WALL_FRACTION)
-        if raw[a:b].max() >= RAW_FRACTION
-    ]
-    if len(walls) < 4:
+    lo, hi = max(0, x0 - 2), min(lines.shape[1], x1 + 2)
+    found, raw = _band_walls(walls, ya, yb, lo, hi)
+    if len(found) < 4:
         return []
-    top_sum, bottom_sum = _cover_sums(lines, top, lo, hi), _cover_sums(lines, bottom, lo, hi)
+    top_sum = _sums(_rule_present(lines, top, lo, hi))
+    bottom_sum = _sums(_rule_present(lines, bottom, lo, hi))
+    # Bridging may close the space between two separate boxes; in the raw ink it is a
+    # run of columns with neither rule nor any ink, and no box contains one.
+    open_cols = (
+        (raw == 0)
+        & ~_rule_present(walls[0], top, lo, hi)
+        & ~_rule_present(walls[0], bottom, lo, hi)
+    )
+    open_runs = [(lo + a, lo + b) for a, b in _runs(open_cols) if b - a >= max(3, height // 8)]
     # Only rules across the whole band count (stacked table rows); handwriting that
     # lines up with a neighbour's gives shorter ones.
-    long_rules = [r for r in between if min(r.x1, x1) - max(r.x0, x0) >= 0.8 * (x1 - x0)]
-    across = [_cover_sums(lines, r, lo, hi) for r in long_rules]
+    across = [
+        _sums(_rule_present(lines, r, lo, hi))
+        for r in between
+        if min(r.x1, x1) - max(r.x0, x0) >= 0.8 * (x1 - x0)
+    ]
     boxes = []  # (first wall, last wall, x, width)
-    for i, (_, end) in enumerate(walls):
-        for j in range(i + 1, min(len(walls), i + 7)):
-            start = walls[j][0]
+    for i, (_, end) in enumerate(found):
+        for j in range(i + 1, min(len(found), i + 7)):
+            start = found[j][0]
             width = start - end
             if width > 2.2 * height:
                 break
-            if width < 0.45 * height:
-                continue
             a, b = end - lo, start - lo
-            cover = min(top_sum[b] - top_sum[a], bottom_sum[b] - bottom_sum[a]) / width
-            if cover < RULE_COVER:
-                continue  # the space between two separate boxes
-            if any(c[b] - c[a] > 0.5 * width for c in across):
-                continue
-            boxes.append((i, j, end, width))
+            if (
+                width >= 0.45 * height
+                and min(top_sum[b] - top_sum[a], bottom_sum[b] - bottom_sum[a])
+                >= RULE_COVER * width
+                and not any(c[b] - c[a] > 0.5 * width for c in across)
+                and not any(end <= ra and rb <= start for ra, rb in open_runs)
+            ):
+                boxes.append((i, j, end, width))
     chain = _longest_chain(boxes)
     return [(float(x), float(ya), float(w), float(height)) for _, _, x, w in chain]
 
