@@ -19,6 +19,8 @@ import numpy as np
 #: A column is a wall when at least this fraction of the band's rows are ink there,
 #: after bridging small vertical gaps, and RAW_FRACTION before.
 WALL_FRACTION, RAW_FRACTION = 0.8, 0.75
+#: Raw ink over at least this fraction of the band is a solid ruled line.
+SOLID_FRACTION = 0.97
 #: A box needs its top and bottom rule over at least this fraction of its width.
 RULE_COVER = 0.9
 #: Rows need at least this many boxes to be reported as a candidate grid.
@@ -145,22 +147,26 @@ def _sums(flags: np.ndarray) -> np.ndarray:
 
 
 def _band_walls(
-    walls: tuple[np.ndarray, np.ndarray], ya: int, yb: int, lo: int, hi: int
-) -> tuple[list[tuple[int, int]], np.ndarray]:
-    """Walls (start, end) spanning rows ya..yb in columns lo..hi, and the raw profile."""
-    raw_ink, bridged_ink = walls
+    walls: tuple[np.ndarray, np.ndarray, np.ndarray], ya: int, yb: int, lo: int, hi: int
+) -> list[tuple[int, int]]:
+    """Walls (start, end) spanning rows ya..yb in columns lo..hi."""
+    _, raw_ink, bridged_ink = walls
     bridged = bridged_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
     raw = raw_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
-    found = [
-        (lo + a + 1, lo + b - 1)
-        for a, b in _runs(bridged >= WALL_FRACTION)
-        if raw[a:b].max() >= RAW_FRACTION
-    ]
-    return found, raw
+    found = []
+    for a, b in _runs(bridged >= WALL_FRACTION):
+        if raw[a:b].max() < RAW_FRACTION:
+            continue
+        # Handwriting crossing a wall widens its run; the ruled line is where the raw
+        # ink spans the whole band (a broken line never does: then take the run).
+        cores = _runs(raw[a:b] >= SOLID_FRACTION) or [(0, b - a)]
+        # Undo the one-pixel widening on each side.
+        found += [(lo + a + c + 1, lo + a + max(c + 2, d - 1)) for c, d in cores]
+    return found
 
 
 def band_cells(
-    walls: tuple[np.ndarray, np.ndarray],
+    walls: tuple[np.ndarray, np.ndarray, np.ndarray],
     lines: np.ndarray,
     top: Rule,
     bottom: Rule,
@@ -168,8 +174,9 @@ def band_cells(
 ) -> list[tuple[float, float, float, float]]:
     """Box interiors ``x, y, w, h`` in the band between two rules (may be empty).
 
-    ``walls`` is the ink mask widened by one pixel on each side (so a slightly slanted
-    wall still fills whole columns), as is and with vertical gaps bridged. A wall fills
+    ``walls`` is the ink mask as is, widened by one pixel on each side (so a slightly
+    slanted wall still fills whole columns), and widened with vertical gaps bridged.
+    A wall fills
     WALL_FRACTION of the band once bridged (broken lines) and RAW_FRACTION as is (text
     next to the grid reaches the rules only through bridging). ``between`` are the rules
     that lie between ``top`` and ``bottom``: a box has none across it, so two stacked
@@ -184,17 +191,19 @@ def band_cells(
     if height < 4 or x1 - x0 < 2.5 * height:
         return []
     lo, hi = max(0, x0 - 2), min(lines.shape[1], x1 + 2)
-    found, raw = _band_walls(walls, ya, yb, lo, hi)
+    found = _band_walls(walls, ya, yb, lo, hi)
     if len(found) < 4:
         return []
     top_sum = _sums(_rule_present(lines, top, lo, hi))
     bottom_sum = _sums(_rule_present(lines, bottom, lo, hi))
     # Bridging may close the space between two separate boxes; in the raw ink it is a
-    # run of columns with neither rule nor any ink, and no box contains one.
+    # run of columns with neither rule and little ink (a digit may stray into it), and
+    # no box contains one.
+    plain = walls[0]
     open_cols = (
-        (raw == 0)
-        & ~_rule_present(walls[0], top, lo, hi)
-        & ~_rule_present(walls[0], bottom, lo, hi)
+        (plain[ya + 1 : yb, lo:hi].mean(axis=0) < 127)
+        & ~_rule_present(plain, top, lo, hi)
+        & ~_rule_present(plain, bottom, lo, hi)
     )
     open_runs = [(lo + a, lo + b) for a, b in _runs(open_cols) if b - a >= max(3, height // 8)]
     # Only rules across the whole band count (stacked table rows); handwriting that
@@ -227,12 +236,12 @@ def band_cells(
 def _longest_chain(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
     """Most boxes of one width in a row, each starting at or after the previous one's end.
 
-    Tried once per distinct width (within 15 %); consecutive boxes may share a wall
+    Tried once per distinct width (within 10 %); consecutive boxes may share a wall
     (joined boxes) or leave a gap of under 0.8 widths (separate boxes).
     """
     best: list[tuple[int, int, int, int]] = []
     for ref in sorted({w for *_, w in boxes}):
-        same = [b for b in boxes if abs(b[3] - ref) <= 0.15 * ref + 1]
+        same = [b for b in boxes if abs(b[3] - ref) <= 0.1 * ref + 1]
         if len(same) <= len(best):
             continue
         length = [1] * len(same)
@@ -264,6 +273,7 @@ def find_box_rows(ink: np.ndarray) -> list[np.ndarray]:
     widen = np.ones((1, 3), np.uint8)
     bridge = np.ones((max(3, (3 * k) // 5), 1), np.uint8)
     walls = (
+        ink,
         cv2.dilate(ink, widen),
         cv2.dilate(cv2.morphologyEx(ink, cv2.MORPH_CLOSE, bridge), widen),
     )
