@@ -22,7 +22,7 @@ WALL_FRACTION, RAW_FRACTION = 0.8, 0.75
 #: Raw ink over at least this fraction of the band is a solid ruled line.
 SOLID_FRACTION = 0.97
 #: A box needs its top and bottom rule over at least this fraction of its width.
-RULE_COVER = 0.9
+RULE_COVER = 0.6
 #: Rows need at least this many boxes to be reported as a candidate grid.
 MIN_ROW = 3
 
@@ -197,15 +197,22 @@ def band_cells(
     top_sum = _sums(_rule_present(lines, top, lo, hi))
     bottom_sum = _sums(_rule_present(lines, bottom, lo, hi))
     # Bridging may close the space between two separate boxes; in the raw ink it is a
-    # run of columns with neither rule and little ink (a digit may stray into it), and
-    # no box contains one.
+    # run of columns between two walls with neither rule and little ink (a digit may
+    # stray into it), and no box contains one.
     plain = walls[0]
     open_cols = (
         (plain[ya + 1 : yb, lo:hi].mean(axis=0) < 127)
         & ~_rule_present(plain, top, lo, hi)
         & ~_rule_present(plain, bottom, lo, hi)
     )
-    open_runs = [(lo + a, lo + b) for a, b in _runs(open_cols) if b - a >= max(3, height // 8)]
+    ends, starts = np.array([e for _, e in found]), np.array([s for s, _ in found])
+    open_runs = [
+        (lo + a, lo + b)
+        for a, b in _runs(open_cols)
+        if b - a >= max(3, height // 8)
+        and np.abs(ends - lo - a).min() <= 3
+        and np.abs(starts - lo - b).min() <= 3
+    ]
     # Only rules across the whole band count (stacked table rows); handwriting that
     # lines up with a neighbour's gives shorter ones.
     across = [
