@@ -19,7 +19,7 @@ Candidates are ranked by ``score``:
 * ``position`` in [0, 1]: 1 minus the grid's relative height on the upright page (the
   ID grid sits near the top of a cover; a marks table near the bottom);
 * rows of fewer than 4 or more than 16 boxes, or whose boxes are not roughly square
-  (median width / height outside [0.5, 1.6]), lose 10;
+  (median width / height outside [0.6, 1.5]), lose 10;
 * when ``id_length`` is given, rows with exactly that many boxes gain 100.
 
 So with ``id_length`` the grid of that length wins; otherwise the longest regular row.
@@ -187,9 +187,10 @@ def _choose_rotation(row: Row, ink: np.ndarray) -> tuple[int, float]:
     return (options[0], rel) if vote >= 0 else (options[1], 1.0 - rel)
 
 
-def _row_score(rects: np.ndarray, rel_height: float, id_length: int | None) -> float:
+def _row_score(row: Row, rel_height: float, id_length: int | None) -> float:
+    rects = row.rects[:, [1, 0, 3, 2]] if row.vertical else row.rects
     n = len(rects)
-    widths, heights = rects[:, 2], rects[:, 3]
+    widths, heights = rects[:, 2], rects[:, 3]  # along and across the row
     pitch = np.diff(rects[:, 0] + widths / 2)
 
     def cv(v: np.ndarray) -> float:
@@ -199,7 +200,7 @@ def _row_score(rects: np.ndarray, rel_height: float, id_length: int | None) -> f
     aspect = float(np.median(widths / heights))
     squareness = float(np.mean(np.minimum(widths, heights) / np.maximum(widths, heights)))
     score = n + 2 * regularity + 3 * squareness + (1.0 - rel_height)
-    if not 4 <= n <= 16 or not 0.5 <= aspect <= 1.6:
+    if not 4 <= n <= 16 or not 0.6 <= aspect <= 1.5:
         score -= 10
     if id_length is not None and n == id_length:
         score += 100
@@ -279,7 +280,7 @@ def find_grid_candidates(image: np.ndarray, *, id_length: int | None = None) -> 
         )
         quads = quads @ inverse[:, :2].T + inverse[:, 2]
         quads = (quads + 0.5) * factor - 0.5
-        score = _row_score(row.rects, rel_height, id_length)
+        score = _row_score(row, rel_height, id_length)
         candidates.append(_make_grid(quads, rotation, score, gray.shape))
     candidates = _suppress_overlaps(sorted(candidates, key=lambda g: -g.score))
     if candidates:
