@@ -29,12 +29,14 @@ MIN_ROW = 3
 
 @dataclass(frozen=True)
 class Rule:
-    """A horizontal ruled line (possibly dashed): centre row, extent, mean thickness."""
+    """A horizontal ruled line (possibly dashed): mean centre row, extent, mean thickness
+    and ``drift``, how far its centre row moves over its length (perspective)."""
 
     y: float
     x0: int
     x1: int
     thickness: float
+    drift: float = 0.0
 
 
 def _scale(ink: np.ndarray) -> int:
@@ -63,16 +65,7 @@ def horizontal_rules(ink: np.ndarray) -> tuple[list[Rule], np.ndarray]:
         found, kept = _straight_segments(opened, k)
         segments += found
         lines |= kept
-    segments.sort()
-    rules: list[Rule] = []
-    tol = max(2.0, 0.15 * k)
-    i = 0
-    while i < len(segments):
-        j = i
-        while j + 1 < len(segments) and segments[j + 1][0] - segments[i][0] <= tol:
-            j += 1
-        rules.extend(_join_collinear(segments[i : j + 1], (6 * k) // 5))
-        i = j + 1
+    rules = [_rule(group) for group in _join_collinear(segments, (6 * k) // 5, max(2.0, 0.15 * k))]
     rules.sort(key=lambda r: r.y)
     return rules, lines
 
@@ -92,7 +85,7 @@ def _straight_segments(
     kept = np.zeros_like(mask)
     for contour in contours:
         m = cv2.moments(contour)
-        x0, _, width, _ = cv2.boundingRect(contour)
+        x0, y0, width, height = cv2.boundingRect(contour)
         area = m["m00"]
         if area <= 0 or width <= 0:
             continue
@@ -100,31 +93,48 @@ def _straight_segments(
         spread = np.sqrt(max(m["mu02"] - m["mu11"] ** 2 / max(m["mu20"], 1e-9), 0.0) / area)
         if thickness > 0.7 * k or spread > 0.45 * thickness + 0.5:
             continue
-        segments.append((m["m01"] / area, x0, x0 + width, thickness))
+        # The line is the rows that run (nearly) its full length; a stroke attached
+        # to it adds shorter rows that would pull a centroid off the line.
+        counts = np.count_nonzero(mask[y0 : y0 + height, x0 : x0 + width], axis=1)
+        full = np.flatnonzero(counts >= 0.5 * counts.max())
+        centre = y0 + float(np.average(full, weights=counts[full]))
+        segments.append((centre, x0, x0 + width, float(len(full))))
         cv2.drawContours(kept, [contour], -1, 255, thickness=cv2.FILLED)
     return segments, kept
 
 
-def _join_collinear(segments: list[tuple[float, int, int, float]], max_gap: int) -> list[Rule]:
-    """Segments at one height, joined where the gap between them is at most ``max_gap``."""
-    segments = sorted(segments, key=lambda s: s[1])
-    out: list[Rule] = []
-    group = [segments[0]]
-    for seg in segments[1:]:
-        if seg[1] - max(s[2] for s in group) <= max_gap:
-            group.append(seg)
-            continue
-        out.append(_rule(group))
-        group = [seg]
-    out.append(_rule(group))
-    return out
+Segment = tuple[float, int, int, float]  # centre row, x0, x1, thickness
 
 
-def _rule(group: list[tuple[float, int, int, float]]) -> Rule:
+def _join_collinear(segments: list[Segment], max_gap: int, tol: float) -> list[list[Segment]]:
+    """Chains of segments, left to right, each within ``tol`` rows of the previous one
+    and at most ``max_gap`` after its end (the dashes of boxes with gaps, or of a worn
+    line; a line under slight perspective drifts slowly and still chains)."""
+    chains: list[list[Segment]] = []
+    for seg in sorted(segments, key=lambda s: s[1]):
+        best, best_dy = None, tol
+        for chain in chains:
+            last = chain[-1]
+            dy = abs(last[0] - seg[0])
+            if seg[1] - max(s[2] for s in chain) <= max_gap and dy <= best_dy:
+                best, best_dy = chain, dy
+        if best is None:
+            chains.append([seg])
+        else:
+            best.append(seg)
+    return chains
+
+
+def _rule(group: list[Segment]) -> Rule:
     lengths = np.array([s[2] - s[1] for s in group], np.float64)
-    y = float(np.average([s[0] for s in group], weights=lengths))
-    thickness = float(np.average([s[3] for s in group], weights=lengths))
-    return Rule(y, min(s[1] for s in group), max(s[2] for s in group), thickness)
+    rows = np.array([s[0] for s in group])
+    return Rule(
+        float(np.average(rows, weights=lengths)),
+        min(s[1] for s in group),
+        max(s[2] for s in group),
+        float(np.average([s[3] for s in group], weights=lengths)),
+        float(rows.max() - rows.min()),
+    )
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -136,7 +146,7 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
 
 def _rule_present(mask: np.ndarray, rule: Rule, x0: int, x1: int) -> np.ndarray:
     """Bool per column x0..x1: does ``mask`` have pixels on the rule's rows there?"""
-    half = int(np.ceil(rule.thickness / 2)) + 1
+    half = int(np.ceil(rule.thickness / 2 + rule.drift / 2)) + 1
     ya, yb = max(0, int(round(rule.y)) - half), int(round(rule.y)) + half + 1
     return mask[ya:yb, x0:x1].any(axis=0)
 
@@ -185,8 +195,8 @@ def band_cells(
     rules, wins.
     """
     x0, x1 = max(top.x0, bottom.x0), min(top.x1, bottom.x1)
-    ya = int(np.ceil(top.y + top.thickness / 2))
-    yb = int(np.floor(bottom.y - bottom.thickness / 2))
+    ya = int(np.ceil(top.y + (top.thickness + top.drift) / 2))
+    yb = int(np.floor(bottom.y - (bottom.thickness + bottom.drift) / 2))
     height = yb - ya + 1
     if height < 4 or x1 - x0 < 2.5 * height:
         return []
