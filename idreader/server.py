@@ -35,6 +35,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from . import __version__
+from .classlist import Student
 from .config import ReaderConfig
 from .report import render_html
 from .server_jobs import Job
@@ -84,7 +85,9 @@ def _error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _receive(request: Request, service: ScanService) -> tuple[Upload, Any, Any]:
+async def _receive(
+    request: Request, service: ScanService
+) -> tuple[Upload, ReaderConfig, tuple[Student, ...] | None]:
     """Upload, options and class list of a request; 4xx for anything wrong with them."""
     upload = await receive_upload(
         request.headers.get("content-type", ""),

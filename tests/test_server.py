@@ -9,8 +9,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import signal
 import socket
 import stat
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -487,6 +491,38 @@ def test_too_many_pages_is_413(tight, pdfs, uploads) -> None:
     message = _error(_post(tight, "/v1/scan", [_pdf(pdfs, "pages12")]), 413, "too_many_pages")
     assert "12" in message
     assert _leftover_uploads(uploads) == []
+
+
+def test_serve_runs_the_service_on_loopback(tmp_path) -> None:
+    """``idreader serve`` (the CLI's front door to :func:`serve`) answers on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = Path(__file__).parent.parent
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "idreader", "serve", "--port", str(port)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.monotonic() < deadline, "idreader serve did not start"
+                time.sleep(0.2)
+        assert response.json() == {"status": "ok"}
+        listening = Path("/proc/net/tcp").read_text()
+        assert f"0100007F:{port:04X}" in listening  # bound to 127.0.0.1, not 0.0.0.0
+        assert f"00000000:{port:04X}" not in listening
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
 
 
 # --- the web page in a real browser --------------------------------------------------
