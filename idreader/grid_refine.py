@@ -19,21 +19,34 @@ SEARCH = 0.2
 def _profile_edge(profile: np.ndarray, expected: int, inward: int, reach: int) -> float | None:
     """Inner edge of the line nearest ``expected`` in a darkness profile, or None.
 
-    ``inward`` is +1 when the box interior lies at higher indices, -1 otherwise.
+    ``inward`` is +1 when the box interior lies at higher indices, -1 otherwise. Of the
+    dark peaks within ``reach``, the one nearest the coarse edge wins (a stroke along
+    the wall can be as dark as the line), and the edge is at most a line's width
+    inside it.
     """
     lo, hi = max(0, expected - reach), min(len(profile), expected + reach + 1)
     if hi - lo < 3:
         return None
     window = profile[lo:hi]
-    peak = lo + int(np.argmax(window))
     background = float(np.median(profile))
-    height = float(profile[peak]) - background
-    if height < 12.0:  # no line here at all (a very faint or missing border)
+    top = float(window.max())
+    if top - background < 12.0:  # no line here at all (a very faint or missing border)
         return None
-    half = background + height / 2
-    i = peak
-    while 0 <= i + inward < len(profile) and profile[i + inward] > half:
+    half = background + (top - background) / 2
+    peaks = [
+        lo + i
+        for i in range(len(window))
+        if window[i] > half
+        and window[i] >= window[max(0, i - 1)]
+        and window[i] >= window[min(len(window) - 1, i + 1)]
+    ]
+    peak = min(peaks, key=lambda i: abs(i - expected))
+    level = background + (float(profile[peak]) - background) / 2
+    i, steps = peak, 0
+    max_width = max(3, reach // 3)
+    while 0 <= i + inward < len(profile) and profile[i + inward] > level and steps < max_width:
         i += inward
+        steps += 1
     # The edge lies between the last dark sample and the first light one.
     return i + 0.5 * inward
 
