@@ -410,6 +410,30 @@ def test_oversized_upload_is_413_while_streaming(server, uploads) -> None:
     assert _leftover_uploads(uploads) == []
 
 
+def test_upload_cut_off_by_the_client_leaves_no_files(server, uploads) -> None:
+    """Regression guard: a client that hangs up mid-upload must not leave its part on disk."""
+    host, port = server.removeprefix("http://").split(":")
+    boundary = "cut"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"'
+        "\r\n\r\n%PDF-1.4\n"
+    ).encode() + bytes(200_000)
+    request = (
+        f"POST /v1/scan HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1000000\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(request + head)
+        deadline = time.monotonic() + 10
+        while not _leftover_uploads(uploads):  # the part is being written
+            assert time.monotonic() < deadline, "the upload never reached the disk"
+            time.sleep(0.02)
+    deadline = time.monotonic() + 10
+    while _leftover_uploads(uploads):
+        assert time.monotonic() < deadline, _leftover_uploads(uploads)
+        time.sleep(0.05)
+
+
 def test_bad_classlist_is_422_naming_the_problem(server, pdfs, uploads) -> None:
     files = [_pdf(pdfs, "page0"), ("classlist", ("list.csv", b"name,email\nA,a@x\n", "text/csv"))]
     message = _error(_post(server, "/v1/scan", files), 422, "bad_classlist")
