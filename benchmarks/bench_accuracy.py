@@ -67,7 +67,7 @@ def random_layout(rng: np.random.Generator):
         kind=str(rng.choice(LAYOUT_KINDS)),
         n_boxes=int(rng.choice([8, 10], p=[0.7, 0.3])),
         box_mm=float(rng.uniform(7, 9)),
-        position=(float(rng.uniform(0.12, 0.35)), float(rng.uniform(0.12, 0.3))),
+        position=(float(rng.uniform(0.22, 0.35)), float(rng.uniform(0.12, 0.3))),
     )
 
 

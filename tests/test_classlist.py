@@ -237,3 +237,39 @@ def test_no_students_and_no_pages() -> None:
 def test_bad_page_shape_names_the_page() -> None:
     with pytest.raises(ValueError, match="page 1: probs must have shape"):
         match([reading("12"), np.ones((3, 10)) / 10], STUDENTS)
+
+
+# ---------------------------------------------------------------- real model
+
+
+def test_real_model_on_mnist_ids_matches_or_flags_every_page(mnist) -> None:
+    """Real handwriting through the shipped ONNX model: nobody is matched wrong unflagged.
+
+    One writer in ten is missing from the list while an ID one digit away from theirs
+    is on it: the hardest case for "not on the list".
+    """
+    from idreader.classifier import DigitClassifier
+
+    images, labels = mnist
+    rng = np.random.default_rng(11)
+    n_pages = 120
+    idx = rng.permutation(len(labels))[: n_pages * 8].reshape(n_pages, 8)
+    cells = np.zeros((n_pages, 10, 28, 28), np.float32)  # 8 digits, 2 blank boxes
+    cells[:, :8] = images[idx] / 255.0
+    probs = DigitClassifier(threads=1).predict(cells.reshape(-1, 28, 28))
+    pages = list(probs.reshape(n_pages, 10, 11))
+    ids = ["".join(map(str, labels[row])) for row in idx]
+    off = np.arange(n_pages) % 10 == 3
+    neighbours = [s[:5] + str((int(s[5]) + 1) % 10) + s[6:] for s in np.array(ids)[off]]
+    extra = [f"{i:08d}" for i in rng.choice(10**8, size=30, replace=False)]
+    listed = [s for s, o in zip(ids, off, strict=True) if not o] + neighbours + extra
+    assert len(set(listed)) == len(listed) and not set(listed) & set(np.array(ids)[off])
+    a = match(pages, [Student(s) for s in listed])
+
+    got = [m.id if m else None for m in a.matches]
+    truth = [None if o else s for s, o in zip(ids, off, strict=True)]
+    silent = [i for i in range(n_pages) if got[i] != truth[i] and not a.reasons[i]]
+    assert silent == []
+    assert sum(g == t for g, t in zip(got, truth, strict=True)) >= n_pages - 1
+    assert all(a.reasons[i] == ("not_in_classlist",) for i in np.flatnonzero(off))
+    assert {s.id for s in a.unmatched} >= set(extra + neighbours)
