@@ -618,6 +618,22 @@ def test_page_submits_a_job_shows_progress_then_the_report(server, browser, pdfs
     assert _pages(job) == expected
 
 
+def test_report_renders_under_its_content_security_policy(server, browser, pdfs) -> None:
+    """The report's CSP forbids everything but inline CSS and data: images: check both work."""
+    job_id = _post(server, "/v1/jobs", [_pdf(pdfs, "page1")]).json()["id"]
+    assert _wait_job(server, job_id)["status"] == "done"
+    got = browser.evaluate(
+        f"{server}/v1/jobs/{job_id}/report",
+        """(() => ({
+          images: document.images.length,
+          decoded: [...document.images].filter(i => i.complete && i.naturalWidth > 0).length,
+          styled: [...document.styleSheets].reduce((n, s) => n + s.cssRules.length, 0),
+        }))()""",
+    )
+    assert got["images"] > 0 and got["decoded"] == got["images"], got
+    assert got["styled"] > 0, got
+
+
 # --- in-process use ------------------------------------------------------------------
 
 
