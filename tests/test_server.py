@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -38,12 +37,6 @@ from idreader.synth import DigitBank, Distortion, Layout, make_page, write_pdf
 
 IDS = ["31415926", "27182818", "01234567", "16180339"]
 UPLOAD_LIMIT = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Running:
-    url: str
-    uploads: Path  # the temporary directory the service's uploads go to
 
 
 @pytest.fixture(scope="module")
