@@ -99,13 +99,13 @@ def _hysteresis(contrast: np.ndarray, low: float, high: float) -> np.ndarray:
 def _remove_border_lines(mask: np.ndarray, pad: int) -> np.ndarray:
     """Drop the box's ruled lines: rows (columns) near each edge that are mostly ink.
 
-    The box corners put each ruled line in the margin, about ``pad`` pixels from the
-    crop edge; a line row is ink across at least half of the box width there. A digit
-    stroke near the edge is shorter, so it survives; where a stroke crosses the line
-    only the line's own rows are cut out of it.
+    The box corners put each ruled line just outside the box, in the outer ``pad``
+    pixels of the crop; a line row is ink across at least half of the box width there.
+    Only rows up to a pixel or two inside the box are tested, so a digit stroke along
+    a wall survives; where a stroke crosses the line only the line's rows are cut.
     """
     h, w = mask.shape
-    reach = pad + max(2, pad // 2)
+    reach = pad + max(1, pad // 5)
     out = mask.copy()
     rows = mask[:, pad : w - pad].mean(axis=1)
     cols = mask[pad : h - pad, :].mean(axis=0)
