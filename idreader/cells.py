@@ -171,7 +171,7 @@ def to_mnist(ink: np.ndarray) -> np.ndarray:
     """Place a float ink image (white on black) MNIST-style into 28x28.
 
     The ink's bounding box is scaled to fit 20x20 (aspect ratio kept, anti-aliased) and
-    shifted so its centre of mass lands on the centre of the 28x28 field.
+    shifted by whole pixels so its centre of mass lands on pixel (14, 14), as in MNIST.
 
     Examples
     --------
@@ -195,9 +195,13 @@ def to_mnist(ink: np.ndarray) -> np.ndarray:
         return out
     cy = float((small.sum(axis=1) * np.arange(nh)).sum()) / total
     cx = float((small.sum(axis=0) * np.arange(nw)).sum()) / total
-    m = np.float32([[1, 0, 13.5 - cx], [0, 1, 13.5 - cy]])
-    placed = cv2.warpAffine(small, m, (28, 28), flags=cv2.INTER_LINEAR, borderValue=0.0)
-    return np.clip(placed, 0.0, 1.0).astype(np.float32)
+    # MNIST moved each digit by whole pixels so that its centre of mass sits at pixel
+    # (14, 14) (the MNIST test set: mean 14.0, spread 0.29 = whole-pixel rounding).
+    oy, ox = int(round(14 - cy)), int(round(14 - cx))
+    ya, xa = max(0, oy), max(0, ox)
+    yb, xb = min(28, oy + nh), min(28, ox + nw)
+    out[ya:yb, xa:xb] = small[ya - oy : yb - oy, xa - ox : xb - ox]
+    return out
 
 
 def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[np.ndarray, float]:
