@@ -213,8 +213,8 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
         uint8 (h, w) gray crop of one box with a margin around it, as made by
         :func:`box_crop` (the ruled lines lie in the margin); not modified.
     pad_fraction : float or None
-        Margin on each side as a fraction of the crop side; default the margin of
-        :func:`box_crop` (``CROP_PAD / (1 + 2 * CROP_PAD)``).
+        Margin on each side as a fraction of the crop's long side; default the margin
+        of :func:`box_crop` (``CROP_PAD / (1 + 2 * CROP_PAD)``).
 
     Returns
     -------
@@ -236,7 +236,7 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
     if gray.ndim == 3:
         gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
     h, w = gray.shape
-    pad = int(round(pad_fraction * min(h, w)))
+    pad = int(round(pad_fraction * max(h, w)))
     p50, p75, paper = np.percentile(gray, [50, 75, 90])
     sigma = max(0.0, float(p75 - p50)) / 0.6745
     contrast = np.clip(paper - gray, 0, None)

@@ -1,0 +1,230 @@
+"""Cell cleaning: real MNIST handwriting written into synthetic boxes by idreader.synth."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from idreader.cells import Cells, box_crop, clean_cell, clean_cells, to_mnist
+from idreader.grid import IDGrid
+from idreader.synth import Distortion, Layout, make_strip
+
+SCANS = {
+    "clean": Distortion(),
+    "noise": Distortion(noise=20.0),
+    "jpeg40": Distortion(jpeg_quality=40),
+    "blur": Distortion(blur=1.5),
+    "binarized": Distortion(binarize=True),
+    "faint_lines": Distortion(line_gray=200),
+    "broken_lines": Distortion(broken_lines=0.2),
+    "pencil": Distortion(ink_gray=90),
+    "noise_jpeg_blur": Distortion(noise=15.0, jpeg_quality=50, blur=1.0),
+}
+
+
+def _grid(cells: np.ndarray) -> IDGrid:
+    """An upright grid with these true cell corners."""
+    box = (float(cells[..., 0].min()), float(cells[..., 1].min()),
+           float(cells[..., 0].max()), float(cells[..., 1].max()))  # fmt: skip
+    return IDGrid(cells.astype(np.float32), 0, 0.0, box, 1.0)
+
+
+def _strip(digits, *, kind="joined", distortion=SCANS["clean"], dpi=200, seed=0, n=None):
+    """A synthetic ID row with these digits (None = blank) and its true grid."""
+    layout = Layout(kind=kind, n_boxes=n or max(4, len(digits)))
+    image, cells = make_strip(digits, layout=layout, distortion=distortion, dpi=dpi,
+                              rng=np.random.default_rng(seed))  # fmt: skip
+    return image, _grid(cells)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel().astype(np.float64), b.ravel().astype(np.float64))[0, 1])
+
+
+@pytest.fixture(scope="module")
+def digits(mnist) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = mnist
+    return images[:300], labels[:300]
+
+
+@pytest.mark.parametrize("scan", list(SCANS))
+@pytest.mark.parametrize("kind", ["joined", "gapped", "table"])
+def test_empty_boxes_come_out_all_zero(scan, kind):
+    image, grid = _strip([], kind=kind, distortion=SCANS[scan], n=6, seed=len(scan))
+    cells = clean_cells(image, grid)
+    assert cells.images.shape == (6, 28, 28)
+    assert float(cells.images.max()) == 0.0
+    assert cells.ink.tolist() == [0.0] * 6
+
+
+@pytest.mark.parametrize("scan", list(SCANS))
+def test_digits_come_out_like_the_mnist_originals(digits, scan):
+    images, _ = digits
+    rng = np.random.default_rng(7)
+    picks = rng.choice(len(images), 24, replace=False)
+    corr = []
+    for k in range(0, 24, 8):
+        batch = [images[i] for i in picks[k : k + 8]]
+        image, grid = _strip(batch, distortion=SCANS[scan], seed=k)
+        out = clean_cells(image, grid)
+        corr += [_corr(o, images[i]) for o, i in zip(out.images, picks[k : k + 8], strict=True)]
+        assert (out.ink > 0.02).all()
+    # The digit is redrawn at another size, scanned and cleaned; its shape must survive.
+    assert np.median(corr) > 0.8
+    assert min(corr) > 0.45
+
+
+def test_output_is_mnist_style(digits):
+    images, _ = digits
+    image, grid = _strip([images[i] for i in range(8)], seed=3)
+    out = clean_cells(image, grid).images
+    assert out.dtype == np.float32 and out.min() >= 0.0 and out.max() <= 1.0
+    ys, xs = np.mgrid[:28, :28]
+    for cell in out:
+        rows, cols = np.flatnonzero(cell.any(axis=1)), np.flatnonzero(cell.any(axis=0))
+        # longer side of the ink box scaled to 20 pixels
+        assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 == 20
+        # centre of mass on pixel (14, 14), as in MNIST (whole-pixel shifts)
+        mass = cell.sum()
+        assert abs((cell * ys).sum() / mass - 14) <= 0.5
+        assert abs((cell * xs).sum() / mass - 14) <= 0.5
+        # strokes are normalised to full white, like MNIST's
+        assert cell.max() > 0.95
+
+
+def test_pencil_ink_is_normalised_to_white(digits):
+    images, _ = digits
+    image, grid = _strip([images[i] for i in range(6)], distortion=Distortion(ink_gray=120))
+    out = clean_cells(image, grid).images
+    assert (out.reshape(6, -1).max(axis=1) > 0.95).all()
+
+
+def test_multi_stroke_digit_keeps_every_stroke():
+    # A "4" written as two separate strokes: an "L" and the long down stroke beside it.
+    crop = np.full((78, 78), 245, np.uint8)
+    cv2.line(crop, (30, 20), (22, 44), 20, 3)
+    cv2.line(crop, (22, 44), (48, 44), 20, 3)
+    cv2.line(crop, (54, 20), (54, 60), 20, 3)  # second stroke, not touching the first
+    out, ink = clean_cell(crop)
+    only_l = crop.copy()
+    only_l[:, 50:] = 245
+    _, ink_l = clean_cell(only_l)
+    assert ink > 1.5 * ink_l > 0  # both strokes are kept
+    # with the tall stroke beside it, the L sits in the upper part of the 20-pixel box
+    assert out[18:24, 8:12].max() == 0.0 < out[5:15, 6:10].max()
+
+
+def test_specks_are_dropped():
+    crop = np.full((78, 78), 245, np.uint8)
+    cv2.line(crop, (40, 20), (36, 58), 20, 3)  # a "1"
+    clean, _ = clean_cell(crop)
+    specked = crop.copy()
+    for x, y in ((20, 22), (58, 55), (24, 56)):
+        cv2.circle(specked, (x, y), 2, 30, -1)
+    out, _ = clean_cell(specked)
+    np.testing.assert_array_equal(out, clean)
+
+
+def test_single_speck_in_empty_box_is_blank():
+    # regression: one dark dot was scaled up into a 20x20 blob that read as a digit
+    crop = np.full((78, 78), 245, np.uint8)
+    cv2.circle(crop, (39, 39), 3, 20, -1)
+    out, ink = clean_cell(crop)
+    assert float(out.max()) == 0.0 and ink == 0.0
+
+
+def test_border_lines_are_removed_and_digit_kept():
+    crop = np.full((78, 78), 245, np.uint8)
+    cv2.rectangle(crop, (9, 9), (68, 68), 25, 3)  # the box's ruled lines, in the margin
+    blank, ink = clean_cell(crop)
+    assert float(blank.max()) == 0.0 and ink == 0.0
+    cv2.line(crop, (40, 22), (36, 58), 20, 3)
+    out, _ = clean_cell(crop)
+    cols = np.flatnonzero(out.any(axis=0))
+    assert cols[-1] - cols[0] + 1 < 12  # only the narrow "1", no wall beside it
+
+
+def test_digit_stroke_along_a_wall_is_not_a_line():
+    # regression: the left stroke of a "6" written close to the left wall was erased
+    crop = np.full((78, 78), 245, np.uint8)
+    cv2.rectangle(crop, (9, 9), (68, 68), 25, 2)
+    cv2.line(crop, (15, 16), (15, 60), 20, 3)  # a long stroke 4 px inside the wall
+    cv2.line(crop, (15, 60), (40, 60), 20, 3)
+    out, _ = clean_cell(crop)
+    cols = np.flatnonzero(out.any(axis=0))
+    rows = np.flatnonzero(out.any(axis=1))
+    assert rows[-1] - rows[0] + 1 == 20 and cols[-1] - cols[0] + 1 >= 10
+
+
+def test_digit_crossing_into_the_border_is_kept():
+    crop = np.full((78, 78), 245, np.uint8)
+    cv2.rectangle(crop, (9, 9), (68, 68), 25, 2)
+    cv2.line(crop, (40, 4), (38, 50), 20, 3)  # a "1" pushed up through the top wall
+    out, ink = clean_cell(crop)
+    assert ink > 0.02
+    rows = np.flatnonzero(out.any(axis=1))
+    assert rows[-1] - rows[0] + 1 == 20
+
+
+@pytest.mark.parametrize("kind", ["joined", "gapped"])
+def test_digits_crossing_walls_on_synth_strips(digits, kind):
+    images, _ = digits
+    batch = [images[i] for i in range(20, 28)]
+    image, grid = _strip(batch, kind=kind, distortion=Distortion(cross_border=0.5), seed=11)
+    out = clean_cells(image, grid)
+    assert (out.ink > 0.01).all()  # no box lost its digit
+    corr = [_corr(o, im) for o, im in zip(out.images, batch, strict=True)]
+    assert np.median(corr) > 0.6
+
+
+def test_inputs_are_not_modified(digits):
+    images, _ = digits
+    image, grid = _strip([images[0], images[1]], seed=5)
+    before, cells_before = image.copy(), grid.cells.copy()
+    clean_cells(image, grid)
+    crop = box_crop(image, grid.cells[0])
+    crop_before = crop.copy()
+    clean_cell(crop)
+    np.testing.assert_array_equal(image, before)
+    np.testing.assert_array_equal(grid.cells, cells_before)
+    np.testing.assert_array_equal(crop, crop_before)
+
+
+@pytest.mark.parametrize("dpi", [100, 200, 300, 600])
+def test_resolution_does_not_change_the_result(digits, dpi):
+    images, _ = digits
+    batch = [images[i] for i in range(40, 46)]
+    image, grid = _strip(batch, dpi=dpi, seed=2)
+    out = clean_cells(image, grid)
+    corr = [_corr(o, im) for o, im in zip(out.images, batch, strict=True)]
+    assert min(corr) > 0.6
+
+
+def test_rectangular_box_keeps_the_digit_aspect_ratio():
+    page = np.full((200, 300), 240, np.uint8)
+    cv2.rectangle(page, (48, 48), (152, 112), 20, 2)  # a wide box, 103 x 63 inside
+    cv2.circle(page, (100, 80), 20, 20, 3)  # a round "0"
+    quad = np.array([[[50, 50], [151, 50], [151, 111], [50, 111]]], np.float32)
+    out = clean_cells(page, _grid(quad))
+    cell = out.images[0]
+    rows, cols = np.flatnonzero(cell.any(axis=1)), np.flatnonzero(cell.any(axis=0))
+    assert abs((rows[-1] - rows[0]) - (cols[-1] - cols[0])) <= 1  # still round
+
+
+def test_box_crop_puts_the_box_inside_a_margin():
+    page = np.full((100, 100), 255, np.uint8)
+    crop = box_crop(page, np.array([[10, 10], [40, 10], [40, 70], [10, 70]], np.float32))
+    # tall box: 56 px high inside, 28 wide, plus a margin of 11 px on each side
+    assert crop.shape == (78, 50)
+
+
+def test_to_mnist_of_nothing_is_zero():
+    assert float(to_mnist(np.zeros((40, 40), np.float32)).max()) == 0.0
+
+
+def test_cells_container():
+    out = clean_cells(np.full((60, 60), 250, np.uint8), _grid(
+        np.array([[[10, 10], [40, 10], [40, 40], [10, 40]]], np.float32)))  # fmt: skip
+    assert isinstance(out, Cells)
+    assert out.images.shape == (1, 28, 28) and out.ink.dtype == np.float32
