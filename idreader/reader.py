@@ -37,6 +37,9 @@ Progress = Callable[[int, int], None]
 
 #: Height in pixels of the grid crop kept for the review report.
 _CROP_HEIGHT = 96
+#: Reading flags that a confident class-list match resolves. Structural problems
+#: (inner_blank, unexpected_length) stay flagged: the page itself looks wrong.
+_SETTLED_BY_MATCH = frozenset({"low_confidence", "ambiguous_digit"})
 #: Pages a worker process handles per task: large enough to amortise the hand-off.
 _CHUNK_PAGES = 4
 
@@ -263,15 +266,23 @@ class Reader:
         students: Sequence[Student],
         confirmed: dict[int, str] | None,
     ) -> tuple[list[PageResult], tuple[tuple[str, str], ...]]:
-        assignment = match(page_probs, students, confirmed=confirmed)
+        assignment = match(
+            page_probs,
+            students,
+            confirmed=confirmed,
+            confidence_threshold=self.config.confidence_threshold,
+        )
         matched = []
         for result, found, extra in zip(
             results, assignment.matches, assignment.reasons, strict=True
         ):
-            reasons = result.reasons + tuple(r for r in extra if r not in result.reasons)
-            matched.append(
-                replace(result, match=found, reasons=reasons, flagged=result.flagged or bool(extra))
-            )
+            reasons = result.reasons
+            if found is not None and not extra:
+                # A confident, unique match settles which student wrote the page, so the
+                # reading's own uncertainty no longer needs a person.
+                reasons = tuple(r for r in reasons if r not in _SETTLED_BY_MATCH)
+            reasons += tuple(r for r in extra if r not in reasons)
+            matched.append(replace(result, match=found, reasons=reasons, flagged=bool(reasons)))
         return matched, tuple((s.id, s.name) for s in assignment.unmatched)
 
 

@@ -156,3 +156,34 @@ def test_read_ids_reuses_one_reader_per_config(exam_pdf):
     from idreader.reader import _cached_reader
 
     assert _cached_reader.cache_info().hits >= 1
+
+
+def _probs_for(digits: str, n_cells: int, *, p: float) -> np.ndarray:
+    """Box probabilities that favour ``digits`` (then blanks) with probability ``p`` each."""
+    probs = np.full((n_cells, 11), (1 - p) / 10)
+    for i, c in enumerate(digits.ljust(n_cells, ":")):
+        probs[i, ord(c) - ord("0")] = p
+    return probs
+
+
+def test_confident_match_settles_a_low_confidence_reading(reader):
+    from idreader.results import PageResult
+
+    uncertain = PageResult("a.pdf", 1, "1234", 0.6, True, ("low_confidence",))
+    students = [Student("1234", "Ann"), Student("5678", "Bo")]
+    (settled,), _ = reader._match([uncertain], [_probs_for("1234", 6, p=0.88)], students, None)
+    assert settled.match.id == "1234" and settled.match.confidence > 0.95
+    assert settled.reasons == () and not settled.flagged
+
+
+def test_weak_match_keeps_the_page_flagged(reader):
+    from idreader.results import PageResult
+
+    uncertain = PageResult("a.pdf", 1, "1234", 0.3, True, ("low_confidence",))
+    # two listed IDs one uncertain digit apart: the list cannot settle this page
+    probs = _probs_for("1234", 6, p=0.95)
+    probs[3, 4], probs[3, 5] = 0.5, 0.45
+    students = [Student("1234", "Ann"), Student("1235", "Bo")]
+    (kept,), _ = reader._match([uncertain], [probs], students, None)
+    assert kept.flagged
+    assert kept.reasons == ("low_confidence", "low_match_margin")
