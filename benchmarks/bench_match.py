@@ -15,7 +15,7 @@ carries across machines.
 
 Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_match.py [--pages 2000] [--students 2000]
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_match.py [--pages 2000] [--students 2000]
 """
 
 from __future__ import annotations
