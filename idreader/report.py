@@ -202,7 +202,7 @@ def _page_html(page: PageResult) -> str:
         )
         parts.append(f'<ul class="reasons">{reasons}</ul>')
     if page.match is not None:
-        parts.append(_match_html(page.match))
+        parts.append(_match_html(page.match, page.student_id))
     if page.images is not None:
         parts.append(
             f'<img class="grid" alt="ID grid of page {page.page}"'
@@ -215,13 +215,31 @@ def _page_html(page: PageResult) -> str:
     return "\n".join(parts)
 
 
-def _match_html(match: Match) -> str:
+def _match_html(match: Match, student_id: str | None) -> str:
     text = (
         f"Class list: <code>{escape(match.id)}</code> {escape(match.name)} ({match.confidence:.1%})"
     )
     if match.runner_up:
         text += f"; runner-up <code>{escape(match.runner_up)}</code> (margin {match.margin:.1%})"
+    differ = _differing_boxes(student_id or "", match.id)
+    if differ:
+        # The list overruled the handwriting here; say where, so the reviewer can look.
+        boxes = ", ".join(str(i) for i in differ)
+        text += f' <span class="differs">differs from the digits read in box {boxes}</span>'
     return f'<p class="match">{text}</p>'
+
+
+def _differing_boxes(read: str, listed: str) -> list[int]:
+    """1-based positions where two IDs differ (a missing digit counts as different).
+
+    Examples
+    --------
+    >>> _differing_boxes("12239799", "12339799")
+    [3]
+    """
+    return [
+        i + 1 for i in range(max(len(read), len(listed))) if read[i : i + 1] != listed[i : i + 1]
+    ]
 
 
 def _cells_html(cells: np.ndarray | None, digits: tuple[DigitResult, ...]) -> str:

@@ -262,6 +262,21 @@ def test_summary_match_reasons_and_errors_are_shown(scan: ScanResult) -> None:
     assert "<b>7</b> 97%<br>8 2%" in html  # mnist[0] is a 7
 
 
+def test_match_that_overrules_the_reading_says_which_boxes_differ() -> None:
+    page = PageResult(
+        "a.pdf",
+        1,
+        "12239799",
+        0.53,
+        flagged=False,
+        match=Match("12339799", "Amara Okafor", 0.99),
+    )
+    html = render_html(ScanResult((page,)))
+    assert "differs from the digits read in box 3</span>" in html
+    same = PageResult("a.pdf", 1, "1234", 0.99, flagged=False, match=Match("1234", "B", 0.99))
+    assert "differs" not in render_html(ScanResult((same,))).split("</style>")[1]
+
+
 def test_all_text_is_escaped() -> None:
     page = PageResult(
         source="<script>alert(1)</script>.pdf",
