@@ -29,14 +29,20 @@ MIN_ROW = 3
 
 @dataclass(frozen=True)
 class Rule:
-    """A horizontal ruled line (possibly dashed): mean centre row, extent, mean thickness
-    and ``drift``, how far its centre row moves over its length (perspective)."""
+    """A horizontal ruled line (possibly dashed): mean centre row, extent, mean thickness,
+    slope (rows per column: residual skew and perspective) and ``drift``, how far its
+    centre row moves over its length."""
 
     y: float
     x0: int
     x1: int
     thickness: float
+    slope: float = 0.0
     drift: float = 0.0
+
+    def at(self, x: float) -> float:
+        """Centre row at column ``x``."""
+        return self.y + self.slope * (x - (self.x0 + self.x1) / 2)
 
 
 def _scale(ink: np.ndarray) -> int:
@@ -98,12 +104,13 @@ def _straight_segments(
         counts = np.count_nonzero(mask[y0 : y0 + height, x0 : x0 + width], axis=1)
         full = np.flatnonzero(counts >= 0.5 * counts.max())
         centre = y0 + float(np.average(full, weights=counts[full]))
-        segments.append((centre, x0, x0 + width, float(len(full))))
+        slope = m["mu11"] / max(m["mu20"], 1e-9)
+        segments.append((centre, x0, x0 + width, float(len(full)), slope))
         cv2.drawContours(kept, [contour], -1, 255, thickness=cv2.FILLED)
     return segments, kept
 
 
-Segment = tuple[float, int, int, float]  # centre row, x0, x1, thickness
+Segment = tuple[float, int, int, float, float]  # centre row, x0, x1, thickness, slope
 
 
 def _join_collinear(segments: list[Segment], max_gap: int, tol: float) -> list[list[Segment]]:
@@ -112,11 +119,13 @@ def _join_collinear(segments: list[Segment], max_gap: int, tol: float) -> list[l
     line; a line under slight perspective drifts slowly and still chains)."""
     chains: list[list[Segment]] = []
     for seg in sorted(segments, key=lambda s: s[1]):
-        best, best_dy = None, tol
+        best, best_dy = None, np.inf
         for chain in chains:
             last = chain[-1]
             dy = abs(last[0] - seg[0])
-            if seg[1] - max(s[2] for s in chain) <= max_gap and dy <= best_dy:
+            # up to 3 degrees of slope between neighbours on top of the fixed tolerance
+            reach = tol + 0.05 * max(0.0, (seg[1] + seg[2] - last[1] - last[2]) / 2)
+            if seg[1] - max(s[2] for s in chain) <= max_gap and dy <= reach and dy < best_dy:
                 best, best_dy = chain, dy
         if best is None:
             chains.append([seg])
@@ -128,13 +137,16 @@ def _join_collinear(segments: list[Segment], max_gap: int, tol: float) -> list[l
 def _rule(group: list[Segment]) -> Rule:
     lengths = np.array([s[2] - s[1] for s in group], np.float64)
     rows = np.array([s[0] for s in group])
-    return Rule(
-        float(np.average(rows, weights=lengths)),
-        min(s[1] for s in group),
-        max(s[2] for s in group),
-        float(np.average([s[3] for s in group], weights=lengths)),
-        float(rows.max() - rows.min()),
-    )
+    mids = np.array([(s[1] + s[2]) / 2 for s in group])
+    x0, x1 = min(s[1] for s in group), max(s[2] for s in group)
+    if np.ptp(mids) > 0.5 * (x1 - x0):  # dashes spread along the rule: fit through them
+        slope = float(np.polyfit(mids, rows, 1, w=np.sqrt(lengths))[0])
+    else:
+        slope = float(np.average([s[4] for s in group], weights=lengths))
+    y = float(np.average(rows, weights=lengths))
+    y += slope * ((x0 + x1) / 2 - float(np.average(mids, weights=lengths)))
+    thickness = float(np.average([s[3] for s in group], weights=lengths))
+    return Rule(y, x0, x1, thickness, slope, abs(slope) * (x1 - x0))
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -173,6 +185,26 @@ def _band_walls(
         # Undo the one-pixel widening on each side.
         found += [(lo + a + c + 1, lo + a + max(c + 2, d - 1)) for c, d in cores]
     return found
+
+
+def _crossing_rules(
+    lines: np.ndarray, between: list[Rule], lo: int, hi: int, x0: int, x1: int
+) -> list[np.ndarray]:
+    """Presence sums of rules that run across the whole band (stacked table rows).
+
+    Pieces of a worn rule at one height count together; handwriting lined up with a
+    neighbour's gives shorter runs, which do not count.
+    """
+    out = []
+    rest = sorted(between, key=lambda r: r.y)
+    while rest:
+        level = [r for r in rest if abs(r.y - rest[0].y) <= 3]
+        rest = [r for r in rest if abs(r.y - rest[0].y) > 3]
+        span = sum(max(0, min(r.x1, x1) - max(r.x0, x0)) for r in level)
+        if span >= 0.8 * (x1 - x0):
+            present = np.any([_rule_present(lines, r, lo, hi) for r in level], axis=0)
+            out.append(_sums(present))
+    return out
 
 
 def band_cells(
@@ -223,13 +255,7 @@ def band_cells(
         and np.abs(ends - lo - a).min() <= 3
         and np.abs(starts - lo - b).min() <= 3
     ]
-    # Only rules across the whole band count (stacked table rows); handwriting that
-    # lines up with a neighbour's gives shorter ones.
-    across = [
-        _sums(_rule_present(lines, r, lo, hi))
-        for r in between
-        if min(r.x1, x1) - max(r.x0, x0) >= 0.8 * (x1 - x0)
-    ]
+    across = _crossing_rules(lines, between, lo, hi, x0, x1)
     boxes = []  # (first wall, last wall, x, width)
     for i, (_, end) in enumerate(found):
         for j in range(i + 1, min(len(found), i + 7)):
@@ -246,8 +272,12 @@ def band_cells(
                 and not any(end <= ra and rb <= start for ra, rb in open_runs)
             ):
                 boxes.append((i, j, end, width))
-    chain = _longest_chain(boxes)
-    return [(float(x), float(ya), float(w), float(height)) for _, _, x, w in chain]
+    cells = []
+    for _, _, x, w in _longest_chain(boxes):
+        # top and bottom from the rules at this box (they may slope a little)
+        y = top.at(x + w / 2) + top.thickness / 2 + 0.5
+        cells.append((float(x), y, float(w), bottom.at(x + w / 2) - bottom.thickness / 2 - 0.5 - y))
+    return cells
 
 
 def _longest_chain(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
