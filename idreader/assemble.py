@@ -16,9 +16,10 @@ per-box probabilities are.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,17 +202,20 @@ def _top_candidates(
         return []
     width = top_k if is_valid is None else max(top_k, CONSTRAINED_BEAM)
     while True:
-        found = [
+        passing = (
             (s, float(np.exp(lp)))
             for s, lp in _beam_search(logp, lengths, width=width)
             if lp > -np.inf and (is_valid is None or is_valid(s))
-        ][:top_k]
+        )
+        found = list(itertools.islice(passing, top_k))
         if len(found) == top_k or width >= min(MAX_BEAM, 10 ** max(lengths)):
             return found
         width *= 8
 
 
-def _beam_search(logp: np.ndarray, lengths: list[int], *, width: int) -> list[tuple[str, float]]:
+def _beam_search(
+    logp: np.ndarray, lengths: list[int], *, width: int
+) -> Iterator[tuple[str, float]]:
     """The most probable all-digit IDs of the allowed lengths, best first.
 
     Parameters
@@ -223,10 +227,10 @@ def _beam_search(logp: np.ndarray, lengths: list[int], *, width: int) -> list[tu
     width : int
         Beam width; also the number of IDs kept per length.
 
-    Returns
-    -------
-    list of (str, float)
-        IDs and their log-probabilities (trailing boxes blank), sorted descending.
+    Yields
+    ------
+    (str, float)
+        IDs and their log-probabilities (trailing boxes blank), most probable first.
     """
     # blank_tail[j]: log-probability that boxes j.. are all blank
     blank_tail = np.concatenate([np.cumsum(logp[::-1, BLANK])[::-1], [0.0]])
@@ -245,8 +249,14 @@ def _beam_search(logp: np.ndarray, lengths: list[int], *, width: int) -> list[tu
             done_scores.append(scores + blank_tail[j + 1])
     all_scores = np.concatenate(done_scores)
     order = np.argsort(-all_scores, kind="stable")
-    flat = [c for block in done_codes for c in block]
-    return [("".join(map(str, flat[k])), float(all_scores[k])) for k in order]
+    # digit codes -> ASCII rows -> one fixed-width string per row, without a Python loop
+    text = np.concatenate(
+        [
+            (block + ord("0")).astype(np.uint8).view(f"S{block.shape[1]}").ravel().astype("U")
+            for block in done_codes
+        ]
+    )
+    yield from zip(text[order].tolist(), all_scores[order].tolist(), strict=True)
 
 
 def _digit_results(p: np.ndarray, student_id: str | None) -> tuple[DigitResult, ...]:
