@@ -150,18 +150,18 @@ def _css() -> str:
 
 def _summary_html(scan: ScanResult) -> str:
     summary = scan.summary
-    items = [
-        ("pages", summary["pages"]),
-        ("read", summary["read"]),
-        ("flagged", summary["flagged"]),
-        ("errors", summary["errors"]),
+    items = [  # (css class, count, label)
+        ("pages", summary["pages"], "pages"),
+        ("read", summary["read"], "read"),
+        ("flagged", summary["flagged"], "flagged"),
+        ("errors", summary["errors"], "errors"),
     ]
     if "matched" in summary:
-        items.append(("matched", summary["matched"]))
-        items.append(("unmatched students", len(scan.unmatched_students)))
+        items.append(("matched", summary["matched"], "matched"))
+        items.append(("unmatched", len(scan.unmatched_students), "students without a page"))
     cells = "".join(
-        f'<div class="stat stat-{escape(k.split()[0])}"><b>{v}</b><span>{escape(k)}</span></div>'
-        for k, v in items
+        f'<div class="stat stat-{key}"><b>{count}</b><span>{label}</span></div>'
+        for key, count, label in items
     )
     html = f'<section class="summary">{cells}</section>'
     if scan.unmatched_students:

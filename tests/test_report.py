@@ -254,7 +254,8 @@ def test_summary_match_reasons_and_errors_are_shown(scan: ScanResult) -> None:
     assert re.search(r"<b>5</b><span>pages</span>", html)
     assert re.search(r"<b>3</b><span>flagged</span>", html)
     assert re.search(r"<b>1</b><span>errors</span>", html)
-    assert "Grace Hopper" in html and "20000001" in html
+    assert "<b>1</b><span>students without a page</span>" in html
+    assert "<li><code>20000001</code> Grace Hopper</li>" in html
     assert REASON_TEXT["low_confidence"] in html and REASON_TEXT["no_id_grid"] in html
     assert "broken.pdf: cannot open: not a PDF" in html
     assert "runner-up <code>12345679</code>" in html and "Ada Lovelace" in html
