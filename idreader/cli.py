@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read the student ID on every page of PDFs, images or directories.",
         epilog="Exit codes: 0 every page has a result (flagged ones included); 1 some "
         "input or page could not be read (the other results are still written); 2 usage "
-        "error (nothing was scanned).",
+        "error or unreadable class list (nothing was scanned).",
     )
     scan.add_argument("inputs", nargs="+", metavar="INPUT", help="PDF, image or directory")
     scan.add_argument("--classlist", type=Path, metavar="CSV", help="match pages to students")
