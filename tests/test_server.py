@@ -439,6 +439,22 @@ def test_bad_classlist_is_422_naming_the_problem(server, pdfs, uploads) -> None:
 
 
 @pytest.mark.parametrize(
+    ("data", "options"),
+    [
+        ({"confidence_threshold": "1.0"}, {"id_length": 8, "confidence_threshold": 1.0}),
+        ({"id_length": "auto", "dpi": "150"}, {"id_length": None, "dpi": 150}),
+        ({"id_length": "", "dpi": ""}, {"id_length": 8}),  # empty fields keep the defaults
+    ],
+)
+def test_form_options_reach_the_reader(server, pdfs, data, options) -> None:
+    body = _post(server, "/v1/scan", [_pdf(pdfs, "page3")], data).json()
+    local = Reader(ReaderConfig(**options)).read(pdfs["page3"]).to_dict()
+    assert _pages(body) == _pages(local)
+    if options.get("confidence_threshold") == 1.0:
+        assert all("low_confidence" in r["reasons"] for r in body["results"])
+
+
+@pytest.mark.parametrize(
     ("data", "needle"),
     [({"id_length": "eight"}, "id_length"), ({"dpi": "20"}, "dpi"), ({"dpi": "1000"}, "dpi")],
 )
