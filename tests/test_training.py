@@ -27,6 +27,7 @@ from training.data import BLANK, load_mnist, train_val_split  # noqa: E402
 from training.export import build_parser, run_export  # noqa: E402
 from training.make_test_slice import make_test_slice  # noqa: E402
 from training.models import ARCHITECTURES, build_model, count_parameters  # noqa: E402
+from training.schedule import Progress, one_cycle  # noqa: E402
 from training.train import parse_args, predict_logits, train  # noqa: E402
 
 SLICE = Path(__file__).parent / "data" / "mnist_test_2000.npz"
@@ -195,3 +196,20 @@ def test_model_without_metadata_raises_model_error(quick_run, tmp_path: Path) ->
     onnx.save(proto, str(onnx_path))
     with pytest.raises(ModelError, match="lacks metadata"):
         DigitClassifier(onnx_path)
+
+
+def test_one_cycle_warms_up_then_anneals() -> None:
+    lrs = [one_cycle(p, max_lr=3e-3) for p in np.linspace(0, 1, 101)]
+    peak = int(np.argmax(lrs))
+    assert peak == 20 and lrs[peak] == pytest.approx(3e-3)
+    assert all(np.diff(lrs[: peak + 1]) > 0) and all(np.diff(lrs[peak:]) < 0)
+    assert lrs[-1] < 1e-7
+
+
+def test_progress_follows_the_time_budget_when_it_binds() -> None:
+    progress = Progress(total_steps=1000, budget_s=100.0, seconds_before=50.0)
+    progress.step()
+    assert 0.5 <= progress.fraction < 0.52 and not progress.done
+    progress.load_state_dict({"steps": 999, "seconds": 0.0})
+    progress.step()
+    assert progress.done  # the step limit binds when time is left

@@ -140,14 +140,17 @@ def build_cache(
     *,
     strips: int,
     n_val: int = 5000,
+    split_seed: int = 0,
     seed: int = 0,
 ) -> dict[str, Path]:
     """Write train/val/test cell caches ``<out>_{part}.npz``; returns their paths.
 
     Validation and test get ``strips // 10`` strips each, from disjoint halves of the
-    held-out validation digits.
+    held-out validation digits. ``split_seed`` must match the training run's ``--seed``
+    (it fixes which digits are held out); ``seed`` only changes the rendering, so
+    several caches can be combined.
     """
-    train_digits, val_digits = train_val_split(load_mnist(data_dir), n_val=n_val, seed=seed)
+    train_digits, val_digits = train_val_split(load_mnist(data_dir), n_val=n_val, seed=split_seed)
     half = len(val_digits) // 2
     parts = {
         "train": (train_digits.images, train_digits.labels, strips, seed + 101),
@@ -174,9 +177,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     p.add_argument("--out", default="runs/cells/synth", help="cache prefix")
     p.add_argument("--strips", type=int, default=9000, help="training strips (4-10 boxes)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split-seed", type=int, default=0, help="= the training run's --seed")
+    p.add_argument("--seed", type=int, default=0, help="rendering seed")
     args = p.parse_args(argv)
-    build_cache(args.data_dir, args.out, strips=args.strips, seed=args.seed)
+    build_cache(
+        args.data_dir, args.out, strips=args.strips, split_seed=args.split_seed, seed=args.seed
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from .augment import AugmentConfig, augment
 from .data import DEFAULT_DATA_DIR
 from .dataset import Examples, build_datasets
 from .models import build_model, count_parameters
+from .schedule import Progress, one_cycle
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +79,15 @@ def _train_epoch(
     model: torch.nn.Module,
     ema: AveragedModel,
     opt: torch.optim.Optimizer,
-    sched: torch.optim.lr_scheduler.LRScheduler,
+    progress: Progress,
     train_set: Examples,
     *,
     args: argparse.Namespace,
     generator: torch.Generator,
     epoch: int,
 ) -> list[float]:
-    """One pass over ``train_set`` in random order; returns the logged mean losses."""
+    """One pass over ``train_set`` in random order (cut short when ``progress`` is done);
+    returns the logged mean losses."""
     images = torch.from_numpy(train_set.images).unsqueeze(1)
     targets = torch.from_numpy(train_set.targets)
     steps = int(np.ceil(len(images) / args.batch_size))
@@ -95,6 +96,10 @@ def _train_epoch(
     logged, running = [], 0.0
     model.train()
     for step in range(steps):
+        if progress.done:
+            break
+        for group in opt.param_groups:
+            group["lr"] = one_cycle(progress.fraction, max_lr=args.lr)
         idx = order[step * args.batch_size : (step + 1) * args.batch_size]
         x = images[idx]
         if not args.no_augment:
@@ -105,7 +110,7 @@ def _train_epoch(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        sched.step()
+        progress.step()
         ema.update_parameters(model)
         running += float(loss.detach())
         if (step + 1) % args.log_every == 0:
@@ -138,9 +143,8 @@ def train(args: argparse.Namespace) -> TrainResult:
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = int(np.ceil(len(train_set) / args.batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.2
-    )
+    budget = None if args.budget_minutes is None else 60.0 * args.budget_minutes
+    progress = Progress(total_steps=args.epochs * steps_per_epoch, budget_s=budget)
     history: dict = {
         "arch": args.arch,
         "params": count_parameters(model),
@@ -152,15 +156,16 @@ def train(args: argparse.Namespace) -> TrainResult:
     ckpt_path = out / "checkpoint.pt"
     if args.resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
-        for obj, key in ((model, "model"), (ema, "ema"), (opt, "opt"), (sched, "sched")):
+        for obj, key in ((model, "model"), (ema, "ema"), (opt, "opt"), (progress, "progress")):
             obj.load_state_dict(ckpt[key])
         history, start_epoch = ckpt["history"], ckpt["epoch"] + 1
     gen = torch.Generator().manual_seed(args.seed + start_epoch)
     best = max((e["val_acc"] for e in history["epochs"]), default=-1.0)
-    t0 = time.perf_counter() - (history["epochs"][-1]["seconds"] if history["epochs"] else 0)
     for epoch in range(start_epoch, args.epochs):
+        if progress.done:
+            break
         history["step_loss"] += _train_epoch(
-            model, ema, opt, sched, train_set, args=args, generator=gen, epoch=epoch
+            model, ema, opt, progress, train_set, args=args, generator=gen, epoch=epoch
         )
         val_logits = predict_logits(ema.module, val_set.images)
         record = {
@@ -170,7 +175,8 @@ def train(args: argparse.Namespace) -> TrainResult:
                 soft_cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val_set.targets))
             ),
             "val_acc_by_source": accuracy_by_source(val_logits, val_set),
-            "seconds": round(time.perf_counter() - t0, 1),
+            "steps": progress.steps,
+            "seconds": round(progress.seconds, 1),
         }
         history["epochs"].append(record)
         log.info("epoch %s", json.dumps(record))
@@ -182,7 +188,7 @@ def train(args: argparse.Namespace) -> TrainResult:
                 "model": model.state_dict(),
                 "ema": ema.state_dict(),
                 "opt": opt.state_dict(),
-                "sched": sched.state_dict(),
+                "progress": progress.state_dict(),
                 "history": history,
                 "epoch": epoch,
             },
@@ -200,7 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="MNIST IDX gzip folder")
     p.add_argument("--out", default="runs/train", help="run folder (created)")
     p.add_argument("--arch", default="cnn3", help="architecture name (training/models.py)")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=12, help="epochs (at most, with a budget)")
+    p.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=None,
+        help="stop after this much training time; the LR schedule follows it",
+    )
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--weight-decay", type=float, default=5e-4)
