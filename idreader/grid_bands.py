@@ -17,8 +17,9 @@ import cv2
 import numpy as np
 
 #: A column is a wall when at least this fraction of the band's rows are ink there,
-#: after bridging small vertical gaps, and RAW_FRACTION before.
-WALL_FRACTION, RAW_FRACTION = 0.8, 0.75
+#: after bridging small vertical gaps, and RAW_FRACTION before (or, for a worn line,
+#: half of them spread over the whole band).
+WALL_FRACTION, RAW_FRACTION = 0.7, 0.75
 #: Raw ink over at least this fraction of the band is a solid ruled line.
 SOLID_FRACTION = 0.97
 #: A box needs its top and bottom rule over at least this fraction of its width.
@@ -122,10 +123,17 @@ def _join_collinear(segments: list[Segment], max_gap: int, tol: float) -> list[l
         best, best_dy = None, np.inf
         for chain in chains:
             last = chain[-1]
-            dy = abs(last[0] - seg[0])
-            # up to 3 degrees of slope between neighbours on top of the fixed tolerance
-            reach = tol + 0.05 * max(0.0, (seg[1] + seg[2] - last[1] - last[2]) / 2)
-            if seg[1] - max(s[2] for s in chain) <= max_gap and dy <= reach and dy < best_dy:
+            end = max(s[2] for s in chain)
+            # A piece that extends the chain must lie where the last piece's own slope
+            # (perspective) points; one under the chain's span (a stroke along the
+            # line, or the same line found twice) must sit on it.
+            if seg[2] > end + tol:
+                run = (seg[1] + seg[2] - last[1] - last[2]) / 2
+                dy = abs(last[0] + float(np.clip(last[4], -0.05, 0.05)) * run - seg[0])
+                reach = tol
+            else:
+                dy, reach = abs(last[0] - seg[0]), tol / 2
+            if seg[1] - end <= max_gap and dy <= reach and dy < best_dy:
                 best, best_dy = chain, dy
         if best is None:
             chains.append([seg])
@@ -168,35 +176,66 @@ def _sums(flags: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(flags)])
 
 
+def _spans_band(strip: np.ndarray) -> bool:
+    """Does a worn wall reach from top to bottom of the band (unlike a letter's stem)?"""
+    rows = np.flatnonzero(strip.any(axis=1))
+    filled = strip.any(axis=1).mean() if len(rows) else 0.0
+    return len(rows) > 0 and rows[-1] - rows[0] + 1 >= 0.9 * len(strip) and filled >= 0.5
+
+
 def _band_walls(
     walls: tuple[np.ndarray, np.ndarray, np.ndarray], ya: int, yb: int, lo: int, hi: int
 ) -> list[tuple[int, int]]:
     """Walls (start, end) spanning rows ya..yb in columns lo..hi."""
-    _, raw_ink, bridged_ink = walls
+    plain_ink, raw_ink, bridged_ink = walls
     bridged = bridged_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
     raw = raw_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
+    plain = plain_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
     found = []
     for a, b in _runs(bridged >= WALL_FRACTION):
-        if raw[a:b].max() < RAW_FRACTION:
+        if raw[a:b].max() < RAW_FRACTION and not _spans_band(raw_ink[ya + 1 : yb, lo + a : lo + b]):
             continue
-        # Handwriting crossing a wall widens its run; the ruled line is where the raw
-        # ink spans the whole band (a broken line never does: then take the run).
-        cores = _runs(raw[a:b] >= SOLID_FRACTION) or [(0, b - a)]
-        # Undo the one-pixel widening on each side.
-        found += [(lo + a + c + 1, lo + a + max(c + 2, d - 1)) for c, d in cores]
+        # Handwriting along or across a wall widens its run; the ruled line is where
+        # the ink spans (nearly) the whole band, or comes closest to it for a worn
+        # line. Each such core is a candidate wall: a stroke as tall as the box is
+        # told from the line later by the regular spacing of the walls.
+        top = float(plain[a:b].max())
+        if top >= RAW_FRACTION:
+            cores = _runs(plain[a:b] >= min(SOLID_FRACTION, 0.95 * top))
+            found += [(lo + a + c, lo + a + d) for c, d in cores]
+        else:  # a slanted line fills no single column: undo the widening instead
+            cores = _runs(raw[a:b] >= min(SOLID_FRACTION, 0.95 * float(raw[a:b].max())))
+            found += [(lo + a + c + 1, lo + a + max(c + 2, d - 1)) for c, d in cores]
     return found
 
 
 def _crossing_rules(
-    lines: np.ndarray, between: list[Rule], lo: int, hi: int, x0: int, x1: int
+    lines: np.ndarray, top: Rule, bottom: Rule, between: list[Rule], lo: int, hi: int
 ) -> list[np.ndarray]:
     """Presence sums of rules that run across the whole band (stacked table rows).
 
     Pieces of a worn rule at one height count together; handwriting lined up with a
-    neighbour's gives shorter runs, which do not count.
+    neighbour's gives shorter runs, or wavy or thick ones, or ones merged into the
+    band's own rules, which do not count.
     """
+    x0, x1 = max(top.x0, bottom.x0), min(top.x1, bottom.x1)
+    thickest = 1.5 * max(top.thickness, bottom.thickness) + 1
+
+    def clear_of(r: Rule, edge: Rule) -> bool:
+        return abs(r.y - edge.y) > (r.thickness + edge.thickness) / 2 + 1
+
     out = []
-    rest = sorted(between, key=lambda r: r.y)
+    rest = sorted(
+        (
+            r
+            for r in between
+            if r.drift <= max(2.0, r.thickness / 2)
+            and r.thickness <= thickest
+            and clear_of(r, top)
+            and clear_of(r, bottom)
+        ),
+        key=lambda r: r.y,
+    )
     while rest:
         level = [r for r in rest if abs(r.y - rest[0].y) <= 3]
         rest = [r for r in rest if abs(r.y - rest[0].y) > 3]
@@ -255,7 +294,7 @@ def band_cells(
         and np.abs(ends - lo - a).min() <= 3
         and np.abs(starts - lo - b).min() <= 3
     ]
-    across = _crossing_rules(lines, between, lo, hi, x0, x1)
+    across = _crossing_rules(lines, top, bottom, between, lo, hi)
     boxes = []  # (first wall, last wall, x, width)
     for i, (_, end) in enumerate(found):
         for j in range(i + 1, min(len(found), i + 7)):
@@ -287,7 +326,9 @@ def _longest_chain(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, in
     (joined boxes) or leave a gap of under 0.8 widths (separate boxes).
     """
     best: list[tuple[int, int, int, int]] = []
-    for ref in sorted({w for *_, w in boxes}):
+    # Widest first: of two equally long chains the narrower one splits boxes at a digit
+    # stroke as tall as the box.
+    for ref in sorted({w for *_, w in boxes}, reverse=True):
         same = [b for b in boxes if abs(b[3] - ref) <= 0.1 * ref + 1]
         if len(same) <= len(best):
             continue

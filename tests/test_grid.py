@@ -1,0 +1,197 @@
+"""Grid finding on synthetic exam covers with real MNIST handwriting (idreader.synth)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from idreader.grid import IDGrid, find_grid_candidates, find_id_grid, from_upright, to_upright
+from idreader.grid import upright as turn_upright
+from idreader.synth import DigitBank, Distortion, Layout, SynthPage, make_page
+
+ROTATIONS = (0, 90, 180, 270)
+
+
+@pytest.fixture(scope="module")
+def bank(mnist) -> tuple[np.ndarray, np.ndarray]:
+    return mnist
+
+
+def _page(bank, kind="table", *, n=8, written=None, dpi=150, seed=0, box_mm=8.0, **scan):
+    """A synthetic cover; everything random about it follows from ``seed``."""
+    rng = np.random.default_rng(seed)
+    bank = DigitBank(*bank, rng=rng)
+    written = n - 2 if written is None else written
+    student_id = "".join(str(d) for d in rng.integers(0, 10, written))
+    layout = Layout(kind=kind, n_boxes=n, box_mm=box_mm, position=(0.21, 0.22))
+    return make_page(student_id, bank, layout=layout, distortion=Distortion(**scan), dpi=dpi,
+                     rng=rng)  # fmt: skip
+
+
+def _error(grid: IDGrid, page: SynthPage) -> float:
+    """Mean corner error as a fraction of the box side."""
+    side = float(np.linalg.norm(page.cells[:, 1] - page.cells[:, 0], axis=1).mean())
+    return float(np.abs(grid.cells - page.cells).mean()) / side
+
+
+def _assert_found(grid: IDGrid | None, page: SynthPage) -> None:
+    assert grid is not None
+    assert grid.n_cells == len(page.cells)
+    assert grid.rotation == page.upright_turn
+    assert _error(grid, page) < 0.1
+
+
+@pytest.mark.parametrize("skew", [0.0, 3.0, 8.0, 15.0, -15.0])
+@pytest.mark.parametrize("kind", ["joined", "gapped", "table", "two_grids"])
+def test_layouts_and_skew(bank, kind, skew):
+    page = _page(bank, kind, skew=skew, seed=int(abs(skew)) + len(kind))
+    grid = find_id_grid(page.image)
+    _assert_found(grid, page)
+    # skew is the row's angle on the upright page, y down: the synth turns the page
+    # counter-clockwise on screen, which makes the row climb to the right
+    assert grid.skew == pytest.approx(-skew, abs=1.0)
+
+
+@pytest.mark.parametrize("rotation", ROTATIONS)
+@pytest.mark.parametrize("kind", ["joined", "table"])
+def test_page_turns_are_detected(bank, kind, rotation):
+    page = _page(bank, kind, rotation=rotation, skew=2.0, seed=rotation + 1)
+    grid = find_id_grid(page.image)
+    _assert_found(grid, page)
+    # the cells are in the frame that upright() produces
+    turned = turn_upright(page.image, grid.rotation)
+    np.testing.assert_array_equal(turned, page.upright())
+
+
+@pytest.mark.parametrize("dpi", [100, 200, 300, 600])
+def test_resolutions(bank, dpi):
+    page = _page(bank, "joined", dpi=dpi, skew=1.5, seed=dpi)
+    _assert_found(find_id_grid(page.image), page)
+
+
+@pytest.mark.parametrize(
+    "scan",
+    [
+        {"noise": 20.0},
+        {"blur": 1.5},
+        {"jpeg_quality": 40},
+        {"binarize": True},
+        {"line_gray": 200},
+        {"broken_lines": 0.2},
+        {"specks": 30, "stray_marks": 6},
+        {"cross_border": 0.5},
+        {"perspective": 0.01},
+        {"ink_gray": 90},
+        {"noise": 15.0, "jpeg_quality": 50, "blur": 1.0, "skew": 5.0},
+    ],
+    ids=lambda s: "+".join(s),
+)
+@pytest.mark.parametrize("kind", ["gapped", "table"])
+def test_scanner_effects(bank, kind, scan):
+    page = _page(bank, kind, dpi=200, seed=len(str(scan)), **scan)
+    _assert_found(find_id_grid(page.image), page)
+
+
+@pytest.mark.parametrize("n", [4, 16])
+def test_box_counts(bank, n):
+    page = _page(bank, "joined", n=n, written=n, box_mm=7.0 if n > 12 else 8.0, seed=n)
+    _assert_found(find_id_grid(page.image), page)
+
+
+def test_all_blank_boxes(bank):
+    page = _page(bank, "gapped", written=0, seed=3)
+    _assert_found(find_id_grid(page.image), page)
+
+
+def test_id_length_picks_the_grid_of_that_length(bank):
+    page = _page(bank, "two_grids", n=8, seed=5)
+    best = find_id_grid(page.image)
+    _assert_found(best, page)
+    code = find_id_grid(page.image, id_length=3)
+    assert code is not None and code.n_cells == 3
+    # the 3-box "Version" grid sits below the ID row
+    assert code.cells[:, :, 1].min() > best.cells[:, :, 1].max()
+    # without id_length the alternatives are still reported, ranked below
+    candidates = find_grid_candidates(page.image)
+    assert candidates[0].n_cells == 8
+    assert any(c.n_cells == 3 and c.score < candidates[0].score for c in candidates[1:])
+
+
+def test_box_is_in_original_page_pixels(bank):
+    page = _page(bank, "table", rotation=90, seed=9)
+    grid = find_id_grid(page.image)
+    _assert_found(grid, page)
+    original = from_upright(grid.cells, grid.rotation, page.image.shape)
+    x0, y0, x1, y1 = grid.box
+    assert x0 == pytest.approx(original[..., 0].min(), abs=0.01)
+    assert y1 == pytest.approx(original[..., 1].max(), abs=0.01)
+    assert 0 <= x0 < x1 <= page.image.shape[1] and 0 <= y0 < y1 <= page.image.shape[0]
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.full((2339, 1654), 255, np.uint8),
+        np.random.default_rng(0).integers(0, 256, (1169, 827)).astype(np.uint8),
+        np.zeros((10, 10), np.uint8),
+    ],
+    ids=["blank", "noise", "tiny"],
+)
+def test_no_grid_is_none(image):
+    assert find_id_grid(image) is None
+    assert find_grid_candidates(image) == []
+
+
+def test_text_only_page_has_no_grid():
+    page = np.full((1754, 1240), 255, np.uint8)
+    for i in range(40):
+        text = f"{i:02d} Lorem ipsum dolor sit amet, consectetur adipiscing elit 0123456789"
+        cv2.putText(page, text, (60, 80 + 40 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 0, 2)
+    cv2.rectangle(page, (50, 1700), (1190, 1740), 0, 2)  # a single long box is no grid
+    assert find_id_grid(page) is None
+
+
+def test_colour_input_and_input_not_modified(bank):
+    page = _page(bank, "joined", seed=12)
+    colour = cv2.cvtColor(page.image, cv2.COLOR_GRAY2BGR)
+    before = colour.copy()
+    _assert_found(find_id_grid(colour), page)
+    np.testing.assert_array_equal(colour, before)
+
+
+def test_marks_table_is_not_chosen_over_a_short_id_grid(bank):
+    # regression: on a page turned by 90 the examiner's 7-column marks table (wide
+    # cells) outranked a 5-box ID row because its boxes were measured across the row
+    page = _page(bank, "joined", n=5, rotation=90, seed=21)
+    _assert_found(find_id_grid(page.image), page)
+
+
+def test_label_text_next_to_the_grid_is_not_a_box(bank):
+    # regression: blurred "Student number" letters touching the first wall passed as a
+    # box because vertical gap bridging joined their stems to the rules
+    page = _page(bank, "table", blur=1.5, dpi=200, seed=8)
+    _assert_found(find_id_grid(page.image), page)
+
+
+def test_gap_between_separate_boxes_is_not_a_box(bank):
+    # regression: bridged rules let a "box" start at a digit stroke and span the gap
+    for seed in (30, 31, 32):
+        page = _page(bank, "gapped", n=12, written=12, skew=3.0, dpi=200, seed=seed)
+        _assert_found(find_id_grid(page.image), page)
+
+
+@pytest.mark.parametrize("rotation", ROTATIONS)
+def test_upright_and_point_maps_agree(rotation):
+    image = np.arange(12 * 20, dtype=np.uint8).reshape(12, 20)
+    turned = turn_upright(image, rotation)
+    pts = np.array([[3.0, 5.0], [19.0, 0.0], [0.0, 11.0]])
+    mapped = to_upright(pts, rotation, image.shape)
+    for (x, y), (u, v) in zip(pts.astype(int), mapped.astype(int), strict=True):
+        assert turned[v, u] == image[y, x]
+    np.testing.assert_allclose(from_upright(mapped, rotation, image.shape), pts)
+
+
+def test_upright_rejects_other_angles():
+    with pytest.raises(ValueError):
+        turn_upright(np.zeros((4, 4), np.uint8), 45)
