@@ -176,6 +176,8 @@ def run_export(args: argparse.Namespace) -> dict:
             "onnx_vs_torch_max_abs_logit_diff": diff,
         },
     }
+    if args.comparison:
+        card["architecture_comparison"] = json.loads(Path(args.comparison).read_text())
     card_path = Path(args.card)
     if card_path.exists():  # keep metrics that evaluate.py measured for this same version
         old = json.loads(card_path.read_text())
@@ -198,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
         "CC BY-SA 3.0) minus 5,000 validation digits; synthetic blank cells",
     )
     p.add_argument("--train-command", default="", help="the command that trained the run")
+    p.add_argument("--comparison", default=None, help="JSON from training.compare, for the card")
     return p
 
 
