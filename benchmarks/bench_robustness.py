@@ -1,0 +1,230 @@
+"""Robustness of grid finding and cell cleaning under scanner effects (issue #4).
+
+Builds a distortion suite with :mod:`idreader.synth` (handwriting from the MNIST *test*
+set) and, per condition, measures
+
+- grid found %: the chosen grid has the true number of boxes, the true page turn and a
+  mean corner error under 10 % of the box side;
+- ID exact %: every box read right (digits and blanks) by the shipped model;
+- cell accuracy %: boxes read right, over all boxes (a missed grid loses them all);
+- the time of ``find_id_grid`` + ``clean_cells`` per page, and as a ratio to a baseline
+  measured on the same pages in the same run (a Gaussian blur and an Otsu threshold of
+  the page), so the figure travels between machines.
+
+Every condition cycles through the four layouts (joined, gapped, table, two_grids) and
+4 to 16 boxes, unless it fixes one. Writes a markdown table (``--out``).
+
+Usage (from the repository root)::
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_robustness.py \\
+        --data-dir ../shared/data/mnist --pages 50 --out docs/robustness.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYOUTS = ("joined", "gapped", "table", "two_grids")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One row of the table: distortion fields, and optionally fixed layouts or dpis."""
+
+    scan: dict = field(default_factory=dict)
+    layouts: tuple[str, ...] = LAYOUTS
+    dpis: tuple[int, ...] = (200,)
+    skews: tuple[float, ...] = (0.0,)
+
+
+CONDITIONS = {
+    "clean": Condition(),
+    "layout joined": Condition(layouts=("joined",)),
+    "layout gapped": Condition(layouts=("gapped",)),
+    "layout table": Condition(layouts=("table",)),
+    "layout two_grids": Condition(layouts=("two_grids",)),
+    "skew ±3°": Condition(skews=(3.0, -3.0)),
+    "skew ±8°": Condition(skews=(8.0, -8.0)),
+    "skew ±15°": Condition(skews=(15.0, -15.0)),
+    "rotation 90": Condition({"rotation": 90}),
+    "rotation 180": Condition({"rotation": 180}),
+    "rotation 270": Condition({"rotation": 270}),
+    "dpi 100": Condition(dpis=(100,)),
+    "dpi 150": Condition(dpis=(150,)),
+    "dpi 300": Condition(dpis=(300,)),
+    "dpi 600": Condition(dpis=(600,)),
+    "JPEG q40": Condition({"jpeg_quality": 40}),
+    "noise σ20": Condition({"noise": 20.0}),
+    "blur σ1.5": Condition({"blur": 1.5}),
+    "binarised": Condition({"binarize": True}),
+    "faint lines (grey 200)": Condition({"line_gray": 200}),
+    "broken lines (20 %)": Condition({"broken_lines": 0.2}),
+    "specks + stray marks": Condition({"specks": 30, "stray_marks": 6}),
+    "digits crossing walls": Condition({"cross_border": 0.5}),
+    "perspective 1 %": Condition({"perspective": 0.01}),
+    "pencil (ink grey 90)": Condition({"ink_gray": 90}),
+    "mixed: skew 5, noise, JPEG, blur": Condition(
+        {"noise": 10.0, "jpeg_quality": 60, "blur": 1.0}, skews=(5.0, -5.0)
+    ),
+}
+
+
+def load_digits(data_dir: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """MNIST test images and labels from IDX gzip files, or the committed test slice."""
+    images_path = data_dir / "t10k-images-idx3-ubyte.gz"
+    if images_path.exists():
+        with gzip.open(images_path) as f:
+            images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+        with gzip.open(data_dir / "t10k-labels-idx1-ubyte.gz") as f:
+            labels = np.frombuffer(f.read(), np.uint8, offset=8)
+        return images, labels, f"MNIST test set ({len(images)} digits, {data_dir})"
+    with np.load(ROOT / "tests" / "data" / "mnist_test_2000.npz") as data:
+        return data["images"], data["labels"], "tests/data slice (first 2,000 MNIST test digits)"
+
+
+def make_cover(cond: Condition, i: int, bank, rng: np.random.Generator):
+    """The i-th page of a condition: layout, box count, ID and distortion vary with i."""
+    from idreader.synth import Distortion, Layout, make_page
+
+    kind = cond.layouts[i % len(cond.layouts)]
+    n = 8 if kind == "table" else int(rng.integers(4, 17))
+    written = max(1, n - int(rng.integers(0, 3)))
+    student_id = "".join(str(d) for d in rng.integers(0, 10, written))
+    scan = dict(cond.scan, skew=cond.skews[i % len(cond.skews)] + float(rng.uniform(-0.5, 0.5)))
+    distortion = Distortion(**scan)
+    dpi = cond.dpis[i % len(cond.dpis)]
+    # long rows need the page's width: move left, then shrink the boxes
+    for position, box_mm in (((0.25, 0.22), 8.0), ((0.2, 0.22), 8.0), ((0.2, 0.22), 6.5)):
+        layout = Layout(kind=kind, n_boxes=n, box_mm=box_mm, position=position)
+        try:
+            return make_page(student_id, bank, layout=layout, distortion=distortion, dpi=dpi,
+                             rng=rng)  # fmt: skip
+        except ValueError:
+            continue
+    raise ValueError(f"no layout fits {n} {kind} boxes")
+
+
+def baseline_seconds(image: np.ndarray) -> float:
+    start = time.perf_counter()
+    cv2.threshold(cv2.GaussianBlur(image, (5, 5), 0), 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return time.perf_counter() - start
+
+
+def run_condition(name: str, cond: Condition, pages: int, bank, rng, classifier) -> dict:
+    from idreader.cells import clean_cells
+    from idreader.grid import find_id_grid, upright
+
+    found = exact = cells_right = cells_total = 0
+    seconds, baseline = [], []
+    for i in range(pages):
+        page = make_cover(cond, i, bank, rng)
+        truth = [int(c) for c in page.student_id] + [10] * (len(page.cells) - len(page.student_id))
+        cells_total += len(truth)
+        start = time.perf_counter()
+        grid = find_id_grid(page.image)
+        cells = None
+        if grid is not None:
+            cells = clean_cells(upright(page.image, grid.rotation), grid)
+        seconds.append(time.perf_counter() - start)
+        baseline.append(baseline_seconds(page.image))
+        if grid is None or grid.n_cells != len(truth) or grid.rotation != page.upright_turn:
+            continue
+        side = float(np.linalg.norm(page.cells[:, 1] - page.cells[:, 0], axis=1).mean())
+        if float(np.abs(grid.cells - page.cells).mean()) >= 0.1 * side:
+            continue
+        found += 1
+        if classifier is not None:
+            predicted = classifier.predict(cells.images).argmax(axis=1)
+            right = int((predicted == np.array(truth)).sum())
+            cells_right += right
+            exact += right == len(truth)
+    return {
+        "name": name,
+        "pages": pages,
+        "found": found,
+        "exact": exact,
+        "cells_right": cells_right,
+        "cells_total": cells_total,
+        "ms": 1000 * float(np.median(seconds)),
+        "ratio": float(np.median(np.asarray(seconds) / np.asarray(baseline))),
+    }
+
+
+def markdown(rows: list[dict], header: str, with_model: bool) -> str:
+    def pct(a: int, b: int) -> str:
+        return f"{100 * a / b:.1f}" if b else "-"
+
+    lines = [header, "", "| condition | pages | grid found % | ID exact % | cell accuracy % "
+             "| median ms / page | ratio to baseline |",
+             "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in rows:
+        exact = pct(r["exact"], r["pages"]) if with_model else "n/a"
+        cell = pct(r["cells_right"], r["cells_total"]) if with_model else "n/a"
+        lines.append(
+            f"| {r['name']} | {r['pages']} | {pct(r['found'], r['pages'])} | {exact} | {cell} "
+            f"| {r['ms']:.0f} | {r['ratio']:.1f} |"
+        )
+    total = {k: sum(r[k] for r in rows) for k in ("pages", "found", "exact", "cells_right",
+                                                  "cells_total")}  # fmt: skip
+    exact = pct(total["exact"], total["pages"]) if with_model else "n/a"
+    cell = pct(total["cells_right"], total["cells_total"]) if with_model else "n/a"
+    lines.append(
+        f"| **all** | {total['pages']} | **{pct(total['found'], total['pages'])}** | {exact} "
+        f"| {cell} | | |"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared/data/mnist")
+    parser.add_argument("--pages", type=int, default=50, help="pages per condition")
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--only", nargs="*", help="run only these conditions")
+    parser.add_argument("--no-model", action="store_true", help="grid finding only")
+    parser.add_argument("--out", type=Path, help="write the markdown table here")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    from idreader.synth import DigitBank
+
+    images, labels, source = load_digits(args.data_dir)
+    rng = np.random.default_rng(args.seed)
+    bank = DigitBank(images, labels, rng=rng)
+    classifier = version = None
+    if not args.no_model:
+        from idreader.classifier import DigitClassifier
+
+        classifier = DigitClassifier(threads=1)
+        version = classifier.info.version
+    rows = []
+    for name, cond in CONDITIONS.items():
+        if args.only and name not in args.only:
+            continue
+        rows.append(run_condition(name, cond, args.pages, bank, rng, classifier))
+        r = rows[-1]
+        cells = f"{r['cells_right']}/{r['cells_total']}"
+        print(f"{name:34s} found {r['found']}/{r['pages']}  exact {r['exact']}  cells {cells}  "
+              f"{r['ms']:.0f} ms", flush=True)  # fmt: skip
+    header = (
+        f"Digits: {source}. Seed {args.seed}, {args.pages} pages per condition, "
+        f"model {version or 'not used'}. Baseline: Gaussian blur 5x5 + Otsu threshold of "
+        f"the same page."
+    )
+    table = markdown(rows, header, classifier is not None)
+    print(table)
+    if args.out:
+        args.out.write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
