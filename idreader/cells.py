@@ -204,6 +204,12 @@ def to_mnist(ink: np.ndarray) -> np.ndarray:
     return out
 
 
+def _percentiles(crop: np.ndarray, qs: tuple[int, ...]) -> list[float]:
+    """Percentiles of a uint8 image from its histogram (much faster than sorting)."""
+    cumulative = np.cumsum(np.bincount(np.asarray(crop, np.uint8).ravel(), minlength=256))
+    return [float(np.searchsorted(cumulative, q / 100 * cumulative[-1])) for q in qs]
+
+
 def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[np.ndarray, float]:
     """Turn one gray box crop (dark ink on light paper) into an MNIST-style image.
 
@@ -237,7 +243,7 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
         gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
     h, w = gray.shape
     pad = int(round(pad_fraction * max(h, w)))
-    p50, p75, paper = np.percentile(gray, [50, 75, 90])
+    p50, p75, paper = _percentiles(crop, (50, 75, 90))
     sigma = max(0.0, float(p75 - p50)) / 0.6745
     contrast = np.clip(paper - gray, 0, None)
     low, high = max(MIN_LOW, 3.0 * sigma), max(MIN_HIGH, 5.0 * sigma)

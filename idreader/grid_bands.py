@@ -77,15 +77,16 @@ def horizontal_rules(ink: np.ndarray) -> tuple[list[Rule], np.ndarray]:
     return rules, lines
 
 
-def _straight_segments(
-    mask: np.ndarray, k: int
-) -> tuple[list[tuple[float, int, int, float]], np.ndarray]:
-    """Thin, straight components of a horizontal-run mask: (y, x0, x1, thickness) each.
+Segment = tuple[float, int, int, float, float]  # centre row, x0, x1, thickness, slope
 
-    Straightness is the spread of a component about its least-squares line (from its
-    outline's second moments): a ruled line's spread is about a third of its thickness;
-    text bars are thicker, and chains of handwritten strokes joined through box walls
-    wobble.
+
+def _straight_segments(mask: np.ndarray, k: int) -> tuple[list[Segment], np.ndarray]:
+    """Thin, straight components of a horizontal-run mask, and the mask of them.
+
+    Straight means either a small spread about the least-squares line (from the
+    outline's second moments: about a third of a ruled line's thickness; text bars are
+    thicker, chains of handwritten strokes joined through box walls wobble), or a thin
+    core of rows that run nearly the whole length (a line with a digit attached).
     """
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     segments = []
@@ -93,25 +94,29 @@ def _straight_segments(
     for contour in contours:
         m = cv2.moments(contour)
         x0, y0, width, height = cv2.boundingRect(contour)
-        area = m["m00"]
-        if area <= 0 or width <= 0:
-            continue
-        thickness = area / width
-        spread = np.sqrt(max(m["mu02"] - m["mu11"] ** 2 / max(m["mu20"], 1e-9), 0.0) / area)
-        if thickness > 0.7 * k or spread > 0.45 * thickness + 0.5:
-            continue
-        # The line is the rows that run (nearly) its full length; a stroke attached
-        # to it adds shorter rows that would pull a centroid off the line.
         counts = np.count_nonzero(mask[y0 : y0 + height, x0 : x0 + width], axis=1)
-        full = np.flatnonzero(counts >= 0.5 * counts.max())
-        centre = y0 + float(np.average(full, weights=counts[full]))
-        slope = m["mu11"] / max(m["mu20"], 1e-9)
-        segments.append((centre, x0, x0 + width, float(len(full)), slope))
+        core = np.flatnonzero(counts >= 0.8 * width)
+        thickness = counts.sum() / width
+        # a one-pixel line has a flat outline: no area, no spread
+        area = m["m00"]
+        spread = (
+            np.sqrt(max(m["mu02"] - m["mu11"] ** 2 / max(m["mu20"], 1e-9), 0.0) / area)
+            if area > 0
+            else 0.0
+        )
+        if thickness <= 0.7 * k and spread <= 0.45 * thickness + 0.5:
+            # the line is the rows that run (nearly) its full length; a stroke attached
+            # to it adds shorter rows that would pull a centroid off the line
+            rows = np.flatnonzero(counts >= 0.5 * counts.max())
+            slope = m["mu11"] / max(m["mu20"], 1e-9)
+        elif 0 < len(core) <= 0.5 * k and np.ptp(core) < len(core):
+            rows, slope = core, 0.0
+        else:
+            continue
+        centre = y0 + float(np.average(rows, weights=counts[rows]))
+        segments.append((centre, x0, x0 + width, float(len(rows)), slope))
         cv2.drawContours(kept, [contour], -1, 255, thickness=cv2.FILLED)
     return segments, kept
-
-
-Segment = tuple[float, int, int, float, float]  # centre row, x0, x1, thickness, slope
 
 
 def _join_collinear(segments: list[Segment], max_gap: int, tol: float) -> list[list[Segment]]:
@@ -119,41 +124,47 @@ def _join_collinear(segments: list[Segment], max_gap: int, tol: float) -> list[l
     and at most ``max_gap`` after its end (the dashes of boxes with gaps, or of a worn
     line; a line under slight perspective drifts slowly and still chains)."""
     chains: list[list[Segment]] = []
+    ends: list[int] = []  # right end of each chain so far
     for seg in sorted(segments, key=lambda s: s[1]):
-        best, best_dy = None, np.inf
-        for chain in chains:
+        best, best_dy = -1, np.inf
+        for c, chain in enumerate(chains):
+            end = ends[c]
+            if seg[1] - end > max_gap:
+                continue
             last = chain[-1]
-            end = max(s[2] for s in chain)
-            # A piece that extends the chain must lie where the last piece's own slope
-            # (perspective) points; one under the chain's span (a stroke along the
-            # line, or the same line found twice) must sit on it.
+            # A piece that extends the chain must lie level with the last piece or where
+            # its slope (perspective) points; one under the chain's span (a stroke
+            # along the line, or the same line found twice) must sit on it.
             if seg[2] > end + tol:
                 run = (seg[1] + seg[2] - last[1] - last[2]) / 2
-                dy = abs(last[0] + float(np.clip(last[4], -0.05, 0.05)) * run - seg[0])
+                sloped = last[0] + min(0.05, max(-0.05, last[4])) * run
+                dy = min(abs(sloped - seg[0]), abs(last[0] - seg[0]))
                 reach = tol
             else:
                 dy, reach = abs(last[0] - seg[0]), tol / 2
-            if seg[1] - end <= max_gap and dy <= reach and dy < best_dy:
-                best, best_dy = chain, dy
-        if best is None:
+            if dy <= reach and dy < best_dy:
+                best, best_dy = c, dy
+        if best < 0:
             chains.append([seg])
+            ends.append(seg[2])
         else:
-            best.append(seg)
+            chains[best].append(seg)
+            ends[best] = max(ends[best], seg[2])
     return chains
 
 
 def _rule(group: list[Segment]) -> Rule:
     lengths = np.array([s[2] - s[1] for s in group], np.float64)
+    weights = lengths / lengths.sum()
     rows = np.array([s[0] for s in group])
     mids = np.array([(s[1] + s[2]) / 2 for s in group])
     x0, x1 = min(s[1] for s in group), max(s[2] for s in group)
     if np.ptp(mids) > 0.5 * (x1 - x0):  # dashes spread along the rule: fit through them
         slope = float(np.polyfit(mids, rows, 1, w=np.sqrt(lengths))[0])
     else:
-        slope = float(np.average([s[4] for s in group], weights=lengths))
-    y = float(np.average(rows, weights=lengths))
-    y += slope * ((x0 + x1) / 2 - float(np.average(mids, weights=lengths)))
-    thickness = float(np.average([s[3] for s in group], weights=lengths))
+        slope = float(weights @ np.array([s[4] for s in group]))
+    y = float(weights @ rows) + slope * ((x0 + x1) / 2 - float(weights @ mids))
+    thickness = float(weights @ np.array([s[3] for s in group]))
     return Rule(y, x0, x1, thickness, slope, abs(slope) * (x1 - x0))
 
 
@@ -189,22 +200,23 @@ def _band_walls(
     """Walls (start, end) spanning rows ya..yb in columns lo..hi."""
     plain_ink, raw_ink, bridged_ink = walls
     bridged = bridged_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
-    raw = raw_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
-    plain = plain_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
     found = []
     for a, b in _runs(bridged >= WALL_FRACTION):
-        if raw[a:b].max() < RAW_FRACTION and not _spans_band(raw_ink[ya + 1 : yb, lo + a : lo + b]):
+        strip = raw_ink[ya + 1 : yb, lo + a : lo + b]
+        raw = strip.mean(axis=0) / 255.0
+        if raw.max() < RAW_FRACTION and not _spans_band(strip):
             continue
         # Handwriting along or across a wall widens its run; the ruled line is where
         # the ink spans (nearly) the whole band, or comes closest to it for a worn
         # line. Each such core is a candidate wall: a stroke as tall as the box is
         # told from the line later by the regular spacing of the walls.
-        top = float(plain[a:b].max())
+        plain = plain_ink[ya + 1 : yb, lo + a : lo + b].mean(axis=0) / 255.0
+        top = float(plain.max())
         if top >= RAW_FRACTION:
-            cores = _runs(plain[a:b] >= min(SOLID_FRACTION, 0.95 * top))
+            cores = _runs(plain >= min(SOLID_FRACTION, 0.95 * top))
             found += [(lo + a + c, lo + a + d) for c, d in cores]
         else:  # a slanted line fills no single column: undo the widening instead
-            cores = _runs(raw[a:b] >= min(SOLID_FRACTION, 0.95 * float(raw[a:b].max())))
+            cores = _runs(raw >= min(SOLID_FRACTION, 0.95 * float(raw.max())))
             found += [(lo + a + c + 1, lo + a + max(c + 2, d - 1)) for c, d in cores]
     return found
 
