@@ -72,7 +72,7 @@ def horizontal_rules(ink: np.ndarray) -> tuple[list[Rule], np.ndarray]:
         found, kept = _straight_segments(opened, k)
         segments += found
         lines |= kept
-    rules = [_rule(group) for group in _join_collinear(segments, (6 * k) // 5, max(2.0, 0.15 * k))]
+    rules = [_rule(group) for group in _join_collinear(segments, 2 * k, max(2.0, 0.15 * k))]
     rules.sort(key=lambda r: r.y)
     return rules, lines
 
@@ -187,11 +187,12 @@ def _sums(flags: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(flags)])
 
 
-def _spans_band(strip: np.ndarray) -> bool:
-    """Does a worn wall reach from top to bottom of the band (unlike a letter's stem)?"""
+def _spans_band(strip: np.ndarray, fill: float = 0.5) -> bool:
+    """Does a worn wall reach from top to bottom of the band (unlike a letter's stem),
+    with ink on at least ``fill`` of its rows?"""
     rows = np.flatnonzero(strip.any(axis=1))
     filled = strip.any(axis=1).mean() if len(rows) else 0.0
-    return len(rows) > 0 and rows[-1] - rows[0] + 1 >= 0.9 * len(strip) and filled >= 0.5
+    return len(rows) > 0 and rows[-1] - rows[0] + 1 >= 0.9 * len(strip) and filled >= fill
 
 
 def _band_walls(
@@ -307,28 +308,55 @@ def band_cells(
         and np.abs(starts - lo - b).min() <= 3
     ]
     across = _crossing_rules(lines, top, bottom, between, lo, hi)
+
+    def is_box(x: int, width: int, cover: float = RULE_COVER) -> bool:
+        """Under both rules, no rule across it, no open space inside it."""
+        a, b = x - lo, x + width - lo
+        return (
+            0 <= a < b <= hi - lo
+            and min(top_sum[b] - top_sum[a], bottom_sum[b] - bottom_sum[a]) >= cover * width
+            and not any(c[b] - c[a] > 0.5 * width for c in across)
+            and not any(x <= ra and rb <= x + width for ra, rb in open_runs)
+        )
+
     boxes = []  # (first wall, last wall, x, width)
     for i, (_, end) in enumerate(found):
         for j in range(i + 1, min(len(found), i + 7)):
-            start = found[j][0]
-            width = start - end
+            width = found[j][0] - end
             if width > 2.2 * height:
                 break
-            a, b = end - lo, start - lo
-            if (
-                width >= 0.45 * height
-                and min(top_sum[b] - top_sum[a], bottom_sum[b] - bottom_sum[a])
-                >= RULE_COVER * width
-                and not any(c[b] - c[a] > 0.5 * width for c in across)
-                and not any(end <= ra and rb <= start for ra, rb in open_runs)
-            ):
+            if width >= 0.45 * height and is_box(end, width):
                 boxes.append((i, j, end, width))
+
+    def worn_wall(x: int) -> bool:
+        """A wall too worn for _band_walls, where the row's pitch puts one."""
+        return _spans_band(walls[1][ya + 1 : yb, max(0, x - 2) : x + 3], fill=0.35)
+
+    row = _extend([(x, w) for _, _, x, w in _longest_chain(boxes)], worn_wall, is_box)
     cells = []
-    for _, _, x, w in _longest_chain(boxes):
+    for x, w in row:
         # top and bottom from the rules at this box (they may slope a little)
         y = top.at(x + w / 2) + top.thickness / 2 + 0.5
         cells.append((float(x), y, float(w), bottom.at(x + w / 2) - bottom.thickness / 2 - 0.5 - y))
     return cells
+
+
+def _extend(row: list[tuple[int, int]], worn_wall, is_box) -> list[tuple[int, int]]:
+    """Continue a row of boxes at its regular pitch past walls too worn to be found.
+
+    A further box needs ``worn_wall`` where its far wall should be and must pass
+    ``is_box`` with rules that may be as worn (40 % cover); the row stops where its
+    rules end.
+    """
+    if len(row) < MIN_ROW:
+        return row
+    pitch = int(round(float(np.median(np.diff([x for x, _ in row])))))
+    width = int(round(float(np.median([w for _, w in row]))))
+    while worn_wall(row[-1][0] + pitch + width) and is_box(row[-1][0] + pitch, width, 0.4):
+        row.append((row[-1][0] + pitch, width))
+    while worn_wall(row[0][0] - pitch - 1) and is_box(row[0][0] - pitch, width, 0.4):
+        row.insert(0, (row[0][0] - pitch, width))
+    return row
 
 
 def _longest_chain(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
