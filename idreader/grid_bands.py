@@ -284,12 +284,16 @@ def band_cells(
     height = yb - ya + 1
     if height < 4 or x1 - x0 < 2.5 * height:
         return []
-    lo, hi = max(0, x0 - 2), min(lines.shape[1], x1 + 2)
+    # search the union of the rules: a worn rule may lose its end piece
+    lo = max(0, min(top.x0, bottom.x0) - 2)
+    hi = min(lines.shape[1], max(top.x1, bottom.x1) + 2)
     found = _band_walls(walls, ya, yb, lo, hi)
     if len(found) < 4:
         return []
-    top_sum = _sums(_rule_present(lines, top, lo, hi))
-    bottom_sum = _sums(_rule_present(lines, bottom, lo, hi))
+    # cover from the ink on the rules' rows: a worn rule loses pieces of its straight
+    # segments where a digit touches it, but not its ink
+    top_sum = _sums(_rule_present(walls[1], top, lo, hi))
+    bottom_sum = _sums(_rule_present(walls[1], bottom, lo, hi))
     # Bridging may close the space between two separate boxes; in the raw ink it is a
     # run of columns between two walls with neither rule and little ink (a digit may
     # stray into it), and no box contains one.
