@@ -9,8 +9,8 @@ from it, each with a listed one-digit neighbour), and reports:
 - without the class list: exact-ID accuracy, flag rate, silent errors (unflagged and
   wrong), calibration (confidence vs observed accuracy) and, for a range of
   confidence thresholds, the flag rate against the accuracy of unflagged pages;
-- with the class list: correct matches and unflagged wrong matches, both under the
-  reader's flags (reading + match reasons) and under match reasons alone.
+- with the class list: correct matches, flag rate and unflagged wrong matches, for
+  writers on the list and for writers missing from it, per threshold and off-list prior.
 
 Per-page records (with every page's box probabilities) go to a JSON file so the tables
 can be rebuilt without re-reading (``--records FILE --from-records``); ``--exam-dir``
@@ -217,9 +217,9 @@ def read_records(args: argparse.Namespace) -> dict:
 def outcomes(records: dict, threshold: float, *, off_list_prior: float | None = None) -> dict:
     """Every page's correctness and flags, recomputed from its kept box probabilities.
 
-    Flag policies: ``reading`` (no class list), ``reader`` (with the class list, as
-    :class:`~idreader.reader.Reader` does it: a confident, unique match settles the
-    reading's own doubts) and ``match`` (match reasons and unreadable pages only).
+    Flags: ``reading`` without a class list; ``reader`` with it, as
+    :class:`~idreader.reader.Reader` does it (a confident, unique match settles the
+    reading's own doubts).
     """
     from idreader.assemble import assemble
     from idreader.classlist import DEFAULT_OFF_LIST_PRIOR, Student, match
@@ -247,14 +247,13 @@ def outcomes(records: dict, threshold: float, *, off_list_prior: float | None = 
                 (m.id if m else None) == (truth if page["on_list"] else None),
                 bool(reasons),
                 bool(settled or extra),
-                bool(reasons & PAGE_REASONS or extra),
                 conf,
                 sid is not None,
                 page["on_list"],
             )
         )
     cols = [np.array(c) for c in zip(*rows, strict=True)]
-    names = ("read_ok", "match_ok", "reading", "reader", "match", "confidence", "read", "on_list")
+    names = ("read_ok", "match_ok", "reading", "reader", "confidence", "read", "on_list")
     return dict(zip(names, cols, strict=True))
 
 
@@ -367,8 +366,9 @@ def report(records: dict, command: str) -> str:
     chosen = recommend(sweep)
     o = sweep[chosen]
     read = rates(o["read_ok"], o["reading"])
-    reader = rates(o["match_ok"], o["reader"])
-    alone = rates(o["match_ok"], o["match"])
+    on, off_list = o["on_list"], ~o["on_list"]
+    listed = rates(o["match_ok"][on], o["reader"][on])
+    missing = rates(o["match_ok"][off_list], o["reader"][off_list])
     # the offline recomputation must agree with what the reader itself said
     at_default = outcomes(records, DEFAULT_CONFIDENCE_THRESHOLD)
     said = np.array([bool(p["reasons"]) for p in pages])
@@ -421,13 +421,19 @@ def report(records: dict, command: str) -> str:
         "A page counts as correctly matched when it is assigned to its writer (blank pages "
         "and writers missing from the list: to nobody).",
         "",
-        "| flags | correct matches | flag rate | unflagged wrong matches (95 % bound) |",
-        "|---|---:|---:|---:|",
-        f"| the reader (a confident, unique match settles `low_confidence` and "
-        f"`ambiguous_digit`) | {reader['correct']:.2%} | {reader['flag_rate']:.1%} | "
-        f"{reader['silent']} ({upper_bound(reader['silent'], n):.2%}) |",
-        f"| match reasons only | {alone['correct']:.2%} | {alone['flag_rate']:.1%} | "
-        f"{alone['silent']} ({upper_bound(alone['silent'], n):.2%}) |",
+        "| writers | pages | matched right | flagged | unflagged wrong (95 % bound) |",
+        "|---|---:|---:|---:|---:|",
+        f"| on the list | {int(on.sum())} | {listed['correct']:.2%} | "
+        f"{listed['flag_rate']:.1%} | {listed['silent']} "
+        f"({upper_bound(listed['silent'], int(on.sum())):.2%}) |",
+        f"| missing from the list | {int(off_list.sum())} | {missing['correct']:.2%} | "
+        f"{missing['flag_rate']:.1%} | {missing['silent']} "
+        f"({upper_bound(missing['silent'], int(off_list.sum())):.2%}) |",
+        "",
+        "Flags are the reader's: a confident, unique match settles the reading's "
+        "`low_confidence` and `ambiguous_digit`. A misread page and the page of a writer "
+        "missing from the list whose one-digit neighbour is listed look alike; both are "
+        "flagged, which is why pages on the list are sometimes sent to nobody.",
         "",
         "The reader's flags per threshold (`low_match_margin` when the match posterior is "
         "below it):",
