@@ -32,8 +32,9 @@ logger = logging.getLogger(__name__)
 
 #: Inner box side (pixels) of the crops :func:`clean_cells` hands to :func:`clean_cell`.
 CROP_SIDE = 56
-#: Margin added on each side of the box, as a fraction of the inner box side.
-CROP_PAD = 0.2
+#: Margin added on each side of the box, as a fraction of the inner box side: room for
+#: a digit that crosses a wall, and for the wall's own width.
+CROP_PAD = 0.35
 #: Smallest ink contrast (0-255) that counts as a stroke and as a stroke's core.
 MIN_LOW, MIN_HIGH = 22.0, 45.0
 
@@ -67,7 +68,7 @@ def box_crop(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     --------
     >>> page = np.full((100, 100), 255, np.uint8)
     >>> box_crop(page, np.array([[10, 10], [40, 10], [40, 40], [10, 40]], np.float32)).shape
-    (78, 78)
+    (96, 96)
     """
     quad = np.asarray(quad, np.float32)
     width = float(np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2
@@ -96,17 +97,20 @@ def _hysteresis(contrast: np.ndarray, low: float, high: float) -> np.ndarray:
     return strong[labels]
 
 
-def _remove_border_lines(mask: np.ndarray, pad: int) -> np.ndarray:
+def _remove_border_lines(mask: np.ndarray, pad: int) -> tuple[np.ndarray, np.ndarray]:
     """Drop the box's ruled lines: rows (columns) near each edge that are mostly ink.
 
     The box corners put each ruled line just outside the box, in the outer ``pad``
     pixels of the crop; a line row is ink across at least half of the box width there.
     Only rows up to a pixel or two inside the box are tested, so a digit stroke along
-    a wall survives; where a stroke crosses the line only the line's rows are cut.
+    a wall survives. Where a stroke crosses a line, the line's pixels under it are put
+    back (ink right inside and right outside the line in that column), so the stroke
+    stays whole. Returns the mask and those put-back crossing pixels.
     """
     h, w = mask.shape
     reach = pad + max(1, pad // 5)
     out = mask.copy()
+    crossings = np.zeros_like(mask)
     rows = mask[:, pad : w - pad].mean(axis=1)
     cols = mask[pad : h - pad, :].mean(axis=0)
     for profile, size, axis in ((rows, h, 0), (cols, w, 1)):
@@ -115,14 +119,24 @@ def _remove_border_lines(mask: np.ndarray, pad: int) -> np.ndarray:
         line = near_edge & (profile >= 0.5)
         # the anti-aliased rim of a line is half as dense
         line |= near_edge & (profile >= 0.25) & (np.roll(line, 1) | np.roll(line, -1))
-        if axis == 0:
-            out[line, :] = False
-        else:
-            out[:, line] = False
-    return out
+        view, cross = (out, crossings) if axis == 0 else (out.T, crossings.T)
+        source = mask if axis == 0 else mask.T
+        for a, b in _runs(line):
+            view[a:b] = False
+            if a > 0 and b < size:
+                through = source[a - 1] & source[b]
+                cross[a:b] |= source[a:b] & through
+    return out | crossings, crossings
 
 
-def _keep_digit(mask: np.ndarray, pad: int) -> np.ndarray:
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """Start (inclusive) and end (exclusive) of each run of True."""
+    padded = np.concatenate([[False], flags, [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def _keep_digit(mask: np.ndarray, pad: int, crossings: np.ndarray) -> np.ndarray:
     """Components that form the digit: inside the box, stroke-like, near the main stroke.
 
     A part must have most of its pixels inside the box and span at least 15 % of the
@@ -159,12 +173,14 @@ def _keep_digit(mask: np.ndarray, pad: int) -> np.ndarray:
         gap = max(0, x0 - cx1, cx0 - x1, y0 - cy1, cy0 - y1)
         if gap <= 0.25 * side and area[i] >= 0.06 * area[main] or area[i] >= 0.4 * area[main]:
             keep[i] = True
-    # Line remnants hang off the digit into the margin; keep only what is in the box
-    # or just past its edge (a stroke that crosses into the border).
+    # Line remnants hang off the digit into the margin: keep only what is in the box or
+    # just past its edge, unless the stroke crosses a line (then it is all the digit's).
     near_box = np.zeros_like(mask)
     edge = max(2, pad // 4)
     near_box[pad - edge : h - pad + edge, pad - edge : w - pad + edge] = True
-    return keep[labels] & near_box
+    crossed = np.zeros(n, bool)
+    crossed[np.unique(labels[crossings])] = True
+    return keep[labels] & (near_box | crossed[labels])
 
 
 def to_mnist(ink: np.ndarray) -> np.ndarray:
@@ -231,7 +247,7 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
 
     Examples
     --------
-    >>> blank = np.full((78, 78), 235, np.uint8)
+    >>> blank = np.full((96, 96), 235, np.uint8)
     >>> img, ink = clean_cell(blank)
     >>> float(img.max()), ink
     (0.0, 0.0)
@@ -248,8 +264,8 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
     contrast = np.clip(paper - gray, 0, None)
     low, high = max(MIN_LOW, 3.0 * sigma), max(MIN_HIGH, 5.0 * sigma)
     mask = _hysteresis(contrast, low, high)
-    mask = _remove_border_lines(mask, pad)
-    keep = _keep_digit(mask, pad)
+    mask, crossings = _remove_border_lines(mask, pad)
+    keep = _keep_digit(mask, pad, crossings)
     if not keep.any():
         return np.zeros((28, 28), np.float32), 0.0
     interior = keep[pad : h - pad, pad : w - pad]

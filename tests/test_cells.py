@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from idreader.cells import Cells, box_crop, clean_cell, clean_cells, to_mnist
+from idreader.cells import CROP_PAD, CROP_SIDE, Cells, box_crop, clean_cell, clean_cells, to_mnist
 from idreader.grid import IDGrid
 from idreader.synth import Distortion, Layout, make_strip
 
@@ -100,15 +100,34 @@ def test_pencil_ink_is_normalised_to_white(digits):
     assert (out.reshape(6, -1).max(axis=1) > 0.95).all()
 
 
+#: The crops clean_cells makes: the box interior is CROP_SIDE square at offset PAD.
+PAD = round(CROP_PAD * CROP_SIDE)
+SIZE = CROP_SIDE + 2 * PAD
+
+
+def _crop(*, walls: int = 0) -> np.ndarray:
+    """A blank box crop like box_crop's, with ruled lines this thick just outside."""
+    crop = np.full((SIZE, SIZE), 245, np.uint8)
+    if walls:
+        a, b = PAD - 1 - walls // 2, PAD + CROP_SIDE + walls // 2
+        cv2.rectangle(crop, (a, a), (b, b), 25, walls)
+    return crop
+
+
+def _at(x: int, y: int) -> tuple[int, int]:
+    """Crop pixel of a point given in box-interior pixels (0..CROP_SIDE)."""
+    return x + PAD, y + PAD
+
+
 def test_multi_stroke_digit_keeps_every_stroke():
     # A "4" written as two separate strokes: an "L" and the long down stroke beside it.
-    crop = np.full((78, 78), 245, np.uint8)
-    cv2.line(crop, (30, 20), (22, 44), 20, 3)
-    cv2.line(crop, (22, 44), (48, 44), 20, 3)
-    cv2.line(crop, (54, 20), (54, 60), 20, 3)  # second stroke, not touching the first
+    crop = _crop()
+    cv2.line(crop, _at(19, 9), _at(11, 33), 20, 3)
+    cv2.line(crop, _at(11, 33), _at(37, 33), 20, 3)
+    cv2.line(crop, _at(43, 9), _at(43, 49), 20, 3)  # second stroke, not touching the first
     out, ink = clean_cell(crop)
     only_l = crop.copy()
-    only_l[:, 50:] = 245
+    only_l[:, PAD + 39 :] = 245
     _, ink_l = clean_cell(only_l)
     assert ink > 1.5 * ink_l > 0  # both strokes are kept
     # with the tall stroke beside it, the L sits in the upper part of the 20-pixel box
@@ -116,30 +135,29 @@ def test_multi_stroke_digit_keeps_every_stroke():
 
 
 def test_specks_are_dropped():
-    crop = np.full((78, 78), 245, np.uint8)
-    cv2.line(crop, (40, 20), (36, 58), 20, 3)  # a "1"
+    crop = _crop()
+    cv2.line(crop, _at(29, 9), _at(25, 47), 20, 3)  # a "1"
     clean, _ = clean_cell(crop)
     specked = crop.copy()
-    for x, y in ((20, 22), (58, 55), (24, 56)):
-        cv2.circle(specked, (x, y), 2, 30, -1)
+    for x, y in ((9, 11), (47, 44), (13, 45)):
+        cv2.circle(specked, _at(x, y), 2, 30, -1)
     out, _ = clean_cell(specked)
     np.testing.assert_array_equal(out, clean)
 
 
 def test_single_speck_in_empty_box_is_blank():
     # regression: one dark dot was scaled up into a 20x20 blob that read as a digit
-    crop = np.full((78, 78), 245, np.uint8)
-    cv2.circle(crop, (39, 39), 3, 20, -1)
+    crop = _crop()
+    cv2.circle(crop, _at(28, 28), 3, 20, -1)
     out, ink = clean_cell(crop)
     assert float(out.max()) == 0.0 and ink == 0.0
 
 
 def test_border_lines_are_removed_and_digit_kept():
-    crop = np.full((78, 78), 245, np.uint8)
-    cv2.rectangle(crop, (9, 9), (68, 68), 25, 3)  # the box's ruled lines, in the margin
+    crop = _crop(walls=3)
     blank, ink = clean_cell(crop)
     assert float(blank.max()) == 0.0 and ink == 0.0
-    cv2.line(crop, (40, 22), (36, 58), 20, 3)
+    cv2.line(crop, _at(29, 11), _at(25, 47), 20, 3)
     out, _ = clean_cell(crop)
     cols = np.flatnonzero(out.any(axis=0))
     assert cols[-1] - cols[0] + 1 < 12  # only the narrow "1", no wall beside it
@@ -147,24 +165,26 @@ def test_border_lines_are_removed_and_digit_kept():
 
 def test_digit_stroke_along_a_wall_is_not_a_line():
     # regression: the left stroke of a "6" written close to the left wall was erased
-    crop = np.full((78, 78), 245, np.uint8)
-    cv2.rectangle(crop, (9, 9), (68, 68), 25, 2)
-    cv2.line(crop, (15, 16), (15, 60), 20, 3)  # a long stroke 4 px inside the wall
-    cv2.line(crop, (15, 60), (40, 60), 20, 3)
+    crop = _crop(walls=2)
+    cv2.line(crop, _at(4, 5), _at(4, 49), 20, 3)  # a long stroke 4 px inside the wall
+    cv2.line(crop, _at(4, 49), _at(29, 49), 20, 3)
     out, _ = clean_cell(crop)
     cols = np.flatnonzero(out.any(axis=0))
     rows = np.flatnonzero(out.any(axis=1))
     assert rows[-1] - rows[0] + 1 == 20 and cols[-1] - cols[0] + 1 >= 10
 
 
-def test_digit_crossing_into_the_border_is_kept():
-    crop = np.full((78, 78), 245, np.uint8)
-    cv2.rectangle(crop, (9, 9), (68, 68), 25, 2)
-    cv2.line(crop, (40, 4), (38, 50), 20, 3)  # a "1" pushed up through the top wall
-    out, ink = clean_cell(crop)
+def test_digit_crossing_the_top_wall_is_kept_whole():
+    # regression: the part of a digit beyond the wall was cut off with the wall
+    def seven(crop: np.ndarray) -> np.ndarray:
+        cv2.line(crop, _at(14, -12), _at(40, -12), 20, 3)  # the bar, above the box
+        cv2.line(crop, _at(40, -12), _at(24, 40), 20, 3)  # the stem, through the wall
+        return crop
+
+    walled, ink = clean_cell(seven(_crop(walls=2)))
+    free, _ = clean_cell(seven(_crop()))
     assert ink > 0.02
-    rows = np.flatnonzero(out.any(axis=1))
-    assert rows[-1] - rows[0] + 1 == 20
+    assert _corr(walled, free) > 0.9
 
 
 @pytest.mark.parametrize("kind", ["joined", "gapped"])
@@ -215,8 +235,8 @@ def test_rectangular_box_keeps_the_digit_aspect_ratio():
 def test_box_crop_puts_the_box_inside_a_margin():
     page = np.full((100, 100), 255, np.uint8)
     crop = box_crop(page, np.array([[10, 10], [40, 10], [40, 70], [10, 70]], np.float32))
-    # tall box: 56 px high inside, 28 wide, plus a margin of 11 px on each side
-    assert crop.shape == (78, 50)
+    # tall box: 56 px high inside, 28 wide, plus the margin on each side
+    assert crop.shape == (CROP_SIDE + 2 * PAD, CROP_SIDE // 2 + 2 * PAD)
 
 
 def test_to_mnist_of_nothing_is_zero():
