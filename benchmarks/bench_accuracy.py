@@ -29,6 +29,7 @@ import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -355,6 +356,26 @@ def grid_table(records: dict) -> list[str]:
     return lines
 
 
+def confusion_table(records: dict, o: dict, top: int = 10) -> list[str]:
+    """The commonest digit substitutions on pages read at the drawn length but wrong."""
+    pairs: Counter[tuple[str, str]] = Counter()
+    silent: Counter[tuple[str, str]] = Counter()
+    for i, page in enumerate(records["pages"]):
+        probs = records["probs"][i]
+        if o["read_ok"][i] or not page["truth"] or probs is None or len(probs) != page["boxes"]:
+            continue
+        best = np.array(probs).argmax(axis=1)[: len(page["truth"])]
+        for true, got in zip(page["truth"], best, strict=True):
+            if int(true) != got:
+                key = (true, "blank" if got == 10 else str(got))
+                pairs[key] += 1
+                silent[key] += not o["reading"][i]
+    lines = ["| written | read as | boxes | of them on unflagged pages |", "|---:|---:|---:|---:|"]
+    for (true, got), count in pairs.most_common(top):
+        lines.append(f"| {true} | {got} | {count} | {silent[(true, got)]} |")
+    return lines
+
+
 def report(records: dict, command: str) -> str:
     from idreader.config import DEFAULT_CONFIDENCE_THRESHOLD
 
@@ -450,6 +471,11 @@ def report(records: dict, command: str) -> str:
         "flagged `unexpected_length` or `low_confidence`):",
         "",
         *grid_table(records),
+        "",
+        f"Digits misread on pages whose grid was found right (box-wise argmax; threshold "
+        f'{chosen:g} for "unflagged"):',
+        "",
+        *confusion_table(records, o),
         "",
         "## Choosing the default threshold",
         "",
