@@ -215,22 +215,44 @@ def _order_corners(quad: np.ndarray) -> np.ndarray:
     return quad[np.argsort((ang + np.pi) % (2 * np.pi))]
 
 
-def _suppress_overlaps(ranked: list[IDGrid]) -> list[IDGrid]:
-    """Drop a candidate that mostly overlaps a better one (one row of boxes, two readings).
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Area of box ``a`` that lies inside box ``b``, as a fraction of ``a``."""
+    ix = min(a[2], b[2]) - max(a[0], b[0])
+    iy = min(a[3], b[3]) - max(a[1], b[1])
+    area = max((a[2] - a[0]) * (a[3] - a[1]), 1e-6)
+    return max(ix, 0.0) * max(iy, 0.0) / area
 
-    A handwritten stroke lined up across boxes can pose as a rule and yield a second,
-    half-height reading of the same row; it always scores lower than the real one.
+
+def _cell_size(grid: IDGrid) -> tuple[float, float]:
+    """Median box width and height on the upright page."""
+    c = grid.cells
+    width = np.linalg.norm(c[:, 1] - c[:, 0], axis=1)
+    height = np.linalg.norm(c[:, 3] - c[:, 0], axis=1)
+    return float(np.median(width)), float(np.median(height))
+
+
+def _suppress_overlaps(ranked: list[IDGrid]) -> list[IDGrid]:
+    """One reading per row of boxes.
+
+    Handwritten strokes can pose as rules and walls and yield a second reading of a row
+    in smaller boxes inside the real ones: a candidate lying inside a row of square-ish
+    boxes at least 1.4 times taller is dropped, whatever its score. Of two candidates
+    that otherwise overlap, the better one stays.
     """
+    sizes = [_cell_size(g) for g in ranked]
+    inner = set()
+    for i, (g, (_, h)) in enumerate(zip(ranked, sizes, strict=True)):
+        for k, (wk, hk) in zip(ranked, sizes, strict=True):
+            if (
+                k is not g
+                and hk >= 1.4 * h
+                and 0.6 <= wk / hk <= 1.5
+                and _overlap(g.box, k.box) > 0.8
+            ):
+                inner.add(i)
     kept: list[IDGrid] = []
-    for g in ranked:
-        x0, y0, x1, y1 = g.box
-        area = max((x1 - x0) * (y1 - y0), 1e-6)
-        for k in kept:
-            ix = min(x1, k.box[2]) - max(x0, k.box[0])
-            iy = min(y1, k.box[3]) - max(y0, k.box[1])
-            if ix > 0 and iy > 0 and ix * iy > 0.3 * area:
-                break
-        else:
+    for i, g in enumerate(ranked):
+        if i not in inner and all(_overlap(g.box, k.box) <= 0.3 for k in kept):
             kept.append(g)
     return kept
 
