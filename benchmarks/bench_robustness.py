@@ -102,14 +102,20 @@ def make_cover(cond: Condition, i: int, bank, rng: np.random.Generator):
     scan = dict(cond.scan, skew=cond.skews[i % len(cond.skews)] + float(rng.uniform(-0.5, 0.5)))
     distortion = Distortion(**scan)
     dpi = cond.dpis[i % len(cond.dpis)]
-    # long rows need the page's width: move left, then shrink the boxes
-    for position, box_mm in (((0.25, 0.22), 8.0), ((0.2, 0.22), 8.0), ((0.2, 0.22), 6.5)):
+    # long rows need the page's width: move left, then shrink the boxes; a skewed page
+    # must still hold every box (the synth turns the drawing and crops it)
+    for position, box_mm in (((0.25, 0.22), 8.0), ((0.2, 0.22), 8.0), ((0.2, 0.22), 6.5),
+                             ((0.2, 0.22), 5.5)):  # fmt: skip
         layout = Layout(kind=kind, n_boxes=n, box_mm=box_mm, position=position)
         try:
-            return make_page(student_id, bank, layout=layout, distortion=distortion, dpi=dpi,
+            page = make_page(student_id, bank, layout=layout, distortion=distortion, dpi=dpi,
                              rng=rng)  # fmt: skip
         except ValueError:
             continue
+        height, width = page.upright().shape
+        x, y = page.cells[..., 0], page.cells[..., 1]
+        if x.min() >= 0 and y.min() >= 0 and x.max() < width and y.max() < height:
+            return page
     raise ValueError(f"no layout fits {n} {kind} boxes")
 
 
