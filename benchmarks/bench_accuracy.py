@@ -377,6 +377,7 @@ def confusion_table(records: dict, o: dict, top: int = 10) -> list[str]:
 
 
 def report(records: dict, command: str) -> str:
+    from idreader.classlist import DEFAULT_OFF_LIST_PRIOR
     from idreader.config import DEFAULT_CONFIDENCE_THRESHOLD
 
     pages = records["pages"]
@@ -413,6 +414,14 @@ def report(records: dict, command: str) -> str:
         f"Model `{records['model_version']}`; generating took "
         f"{records['seconds_generate']:.0f} s and reading {records['seconds_read']:.0f} s "
         "on a shared 2-core machine (OMP_NUM_THREADS=1).",
+        "",
+        "What is measured: `confidence` is the joint probability of the reported ID under "
+        "the model's per-box probabilities (boxes after the ID blank); a page is flagged "
+        "`low_confidence` below the threshold. With a class list, each page's posterior "
+        'over the listed students and "not on the list" uses the same box '
+        "probabilities and a prior of `off_list_prior` (default "
+        f"{DEFAULT_OFF_LIST_PRIOR:g}) that a writer is missing from the list; a match "
+        "below the threshold is flagged `low_match_margin`.",
         "",
         "The tables for other thresholds and priors are recomputed from each page's box "
         "probabilities as the reader returned them; at the reader's own threshold "
