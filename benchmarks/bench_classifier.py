@@ -6,6 +6,9 @@ Usage (from the repository root)::
 
 Reports, all measured in this run on the committed MNIST slice (tests/data):
 
+Each is given per wall-clock second and per CPU second (the ratios use CPU time, which
+stays meaningful on a busy machine).
+
 - ``classifier``: :meth:`idreader.classifier.DigitClassifier.predict` with one thread;
 - ``raw_session``: a bare ONNX Runtime session on the same model and inputs (baseline:
   the ratio shows what the wrapper's validation, chunking and softmax cost);
@@ -28,17 +31,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def rate(fn: Callable[[], object], items: int, seconds: float) -> float:
-    """Items per second of ``fn`` (which handles ``items`` per call), best of 3 windows."""
+def rate(fn: Callable[[], object], items: int, seconds: float) -> tuple[float, float]:
+    """Items per wall-clock second and per CPU second of ``fn`` (``items`` per call).
+
+    Best of three windows. On a shared machine the wall-clock rate drops with the load;
+    the CPU-time rate (this process's CPU seconds, one thread) is what one core does.
+    """
     fn()  # warm-up
-    best = 0.0
+    best_wall = best_cpu = 0.0
     for _ in range(3):
-        n, t0 = 0, time.perf_counter()
+        n, t0, c0 = 0, time.perf_counter(), time.process_time()
         while time.perf_counter() - t0 < seconds / 3:
             fn()
             n += items
-        best = max(best, n / (time.perf_counter() - t0))
-    return best
+        best_wall = max(best_wall, n / (time.perf_counter() - t0))
+        best_cpu = max(best_cpu, n / max(time.process_time() - c0, 1e-9))
+    return best_wall, best_cpu
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -70,22 +78,21 @@ def main(argv: list[str] | None = None) -> dict:
     page[42:82, 42:82] = np.minimum(page[42:82, 42:82], digit)
     quad = np.float32([[32, 32], [92, 32], [92, 92], [32, 92]])
 
-    results = {
-        "batch": args.batch,
-        "classifier_cells_per_s": rate(lambda: clf.predict(cells), args.batch, args.seconds),
-        "raw_session_cells_per_s": rate(
-            lambda: session.run(["logits"], feed), args.batch, args.seconds
-        ),
-        "clean_cell_cells_per_s": rate(lambda: clean_cell(box_crop(page, quad)), 1, args.seconds),
-    }
-    results["classifier_vs_raw_session"] = (
-        results["classifier_cells_per_s"] / results["raw_session_cells_per_s"]
-    )
-    results["classifier_vs_clean_cell"] = (
-        results["classifier_cells_per_s"] / results["clean_cell_cells_per_s"]
-    )
+    results: dict = {"batch": args.batch}
+    for name, fn, items in (
+        ("classifier", lambda: clf.predict(cells), args.batch),
+        ("raw_session", lambda: session.run(["logits"], feed), args.batch),
+        ("clean_cell", lambda: clean_cell(box_crop(page, quad)), 1),
+    ):
+        wall, cpu = rate(fn, items, args.seconds)
+        results[f"{name}_cells_per_s"] = wall
+        results[f"{name}_cells_per_cpu_s"] = cpu
+    for base in ("raw_session", "clean_cell"):
+        results[f"classifier_vs_{base}"] = (
+            results["classifier_cells_per_cpu_s"] / results[f"{base}_cells_per_cpu_s"]
+        )
     results["target_cells_per_s"] = 5000
-    results["meets_target"] = results["classifier_cells_per_s"] >= 5000
+    results["meets_target_per_cpu_s"] = results["classifier_cells_per_cpu_s"] >= 5000
     print(
         json.dumps(
             {k: round(v, 3) if isinstance(v, float) else v for k, v in results.items()}, indent=2
