@@ -31,8 +31,8 @@ from .dataset import Examples
 
 log = logging.getLogger(__name__)
 
-#: Layouts used for strips. "two_grids" only adds a second grid below the row, which a
-#: strip does not need (and make_strip rejects it at synth commit d1ab52b).
+#: Layouts used for strips ("two_grids" only adds a second grid below the row, which
+#: does not change what the ID boxes look like).
 STRIP_KINDS = ("joined", "gapped", "table")
 #: Share of boxes left empty, and of boxes holding a scribble instead of a digit.
 BLANK_SHARE = 0.3

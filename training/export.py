@@ -117,6 +117,23 @@ def calibration_report(logits: np.ndarray, val: Examples) -> dict[str, float]:
     }
 
 
+def describe_training_data(train_args: dict, history: dict) -> str:
+    """One sentence naming every source the run trained on (for the metadata and card)."""
+    parts = [
+        "MNIST training set (CC BY-SA 3.0) minus 5,000 validation digits"
+        + (f", first {train_args['subset']:,} only" if train_args.get("subset") else ""),
+        "synthetic blank and scribble cells drawn in model space",
+    ]
+    if train_args.get("cells"):
+        parts.append(
+            "pipeline cells: MNIST training digits written into ID boxes by idreader.synth "
+            f"and cleaned by idreader.cells ({len(train_args['cells'])} caches: "
+            + ", ".join(Path(c).name for c in train_args["cells"])
+            + ")"
+        )
+    return "; ".join(parts) + f"; {history.get('train_examples', '?')} training examples"
+
+
 def run_export(args: argparse.Namespace) -> dict:
     """Calibrate, export and write the card for one run folder; returns the card dict."""
     run = Path(args.run)
@@ -128,7 +145,7 @@ def run_export(args: argparse.Namespace) -> dict:
     val = Examples.load(run / "val.npz")
     calib = calibration_report(predict_logits(model, val.images), val)
     log.info("calibration %s", calib)
-    training_data = args.training_data
+    training_data = args.training_data or describe_training_data(train_args, history)
     export_onnx(
         model,
         args.out,
@@ -194,11 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--card", default="idreader/models/digits.json")
     p.add_argument("--version", required=True)
     p.add_argument("--status", default="release", help="e.g. 'preliminary' or 'release'")
-    p.add_argument(
-        "--training-data",
-        default="MNIST training set (60,000 digits, "
-        "CC BY-SA 3.0) minus 5,000 validation digits; synthetic blank cells",
-    )
+    p.add_argument("--training-data", default=None, help="default: described from the run")
     p.add_argument("--train-command", default="", help="the command that trained the run")
     p.add_argument("--comparison", default=None, help="JSON from training.compare, for the card")
     return p
