@@ -127,7 +127,8 @@ def evaluate(
         (clf.predict(synth_blanks).argmax(1) == BLANK).mean()
     )
     if cells_prefix is not None:
-        report.update(_pipeline_cells(clf, Examples.load(Path(f"{cells_prefix}_test.npz"))))
+        cells = Examples.load(Path(f"{cells_prefix}_test.npz"))
+        report.update(_pipeline_cells(clf, cells, out=out))
     robust = []
     for cond in CONDITIONS:
         sub = slice(0, 10000)
@@ -144,14 +145,42 @@ def evaluate(
     return report
 
 
-def _pipeline_cells(clf, cells: Examples) -> dict:
-    """Blank recall, false-blank rate and digit accuracy on held-out pipeline cells."""
+def save_gallery(images: np.ndarray, path: Path, *, per_row: int = 20) -> None:
+    """Save float ``(n, 28, 28)`` cells as one PNG, 3x enlarged, grey separators."""
+    if len(images) == 0:
+        return
+    rows = -(-len(images) // per_row)
+    tiles = np.full((rows * per_row, 30, 30), 0.4, np.float32)
+    tiles[: len(images), 1:29, 1:29] = images
+    grid = tiles.reshape(rows, per_row, 30, 30).transpose(0, 2, 1, 3).reshape(rows * 30, -1)
+    big = cv2.resize(
+        (grid * 255).astype(np.uint8), None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST
+    )
+    cv2.imwrite(str(path), big)
+
+
+def _pipeline_cells(clf, cells: Examples, *, out: Path) -> dict:
+    """Blank recall, false-blank rate and digit accuracy on held-out pipeline cells.
+
+    Also writes galleries of blank boxes read as digits (``blank_errors.png``) and digit
+    boxes read as blank (``false_blank.png``) into ``out``.
+    """
     probs = clf.predict(cells.images)
-    pred = probs.argmax(1)
+    pred, top = probs.argmax(1), probs.max(1)
     labels = cells.labels
     blank, digit, scribble = labels == BLANK, (labels >= 0) & (labels < BLANK), labels < 0
-    empty_digit = digit & (cells.images.reshape(len(labels), -1).max(1) == 0)
+    has_ink = cells.images.reshape(len(labels), -1).max(1) > 0
+    empty_digit = digit & ~has_ink
+    wrong = (labels >= 0) & (pred != labels)
+    save_gallery(cells.images[blank & (pred != BLANK)], out / "blank_errors.png")
+    save_gallery(cells.images[digit & (pred == BLANK)], out / "false_blank.png")
     return {
+        "cells_blank_with_ink": int((blank & has_ink).sum()),
+        "cells_blank_recall_with_ink": float((pred[blank & has_ink] == BLANK).mean()),
+        "cells_blank_recall_empty": float((pred[blank & ~has_ink] == BLANK).mean()),
+        # Errors made with top probability >= 0.9 would pass a 0.9 confidence threshold.
+        "cells_errors": int(wrong.sum()),
+        "cells_confident_errors": int((wrong & (top >= 0.9)).sum()),
         "cells_test_count": int(len(labels)),
         "cells_blank_count": int(blank.sum()),
         "cells_blank_recall": float((pred[blank] == BLANK).mean()),
@@ -199,6 +228,11 @@ def render_markdown(report: dict) -> str:
             f"{pct(report['cells_digit_accuracy'])}; scribbles called blank "
             f"{pct(report['cells_scribble_called_blank'])} "
             f"(mean top probability {report['cells_scribble_mean_top_prob']:.2f})",
+            f"- Blank boxes with ink left after cleaning: {report['cells_blank_with_ink']} "
+            f"(recall on them {pct(report['cells_blank_recall_with_ink'])}; on empty ones "
+            f"{pct(report['cells_blank_recall_empty'])}). Errors on pipeline cells: "
+            f"{report['cells_errors']}, of which {report['cells_confident_errors']} with "
+            "top probability >= 0.9 (`blank_errors.png`, `false_blank.png`)",
         ]
     lines += [
         "",
@@ -237,6 +271,9 @@ HEADLINE_KEYS = (
     "cells_false_blank_rate_nonempty",
     "cells_digit_accuracy",
     "cells_scribble_called_blank",
+    "cells_blank_recall_with_ink",
+    "cells_errors",
+    "cells_confident_errors",
     "robustness_min_moderate",
 )
 
