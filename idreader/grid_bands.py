@@ -47,12 +47,12 @@ def _sums(flags: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(flags)])
 
 
-def _spans_band(strip: np.ndarray, fill: float = 0.5) -> bool:
-    """Does a worn wall reach from top to bottom of the band (unlike a letter's stem),
-    with ink on at least ``fill`` of its rows?"""
+def _spans_band(strip: np.ndarray, fill: float = 0.5, span: float = 0.9) -> bool:
+    """Does a worn wall reach (``span``) from top to bottom of the band, unlike a
+    letter's stem, with ink on at least ``fill`` of its rows?"""
     rows = np.flatnonzero(strip.any(axis=1))
     filled = strip.any(axis=1).mean() if len(rows) else 0.0
-    return len(rows) > 0 and rows[-1] - rows[0] + 1 >= 0.9 * len(strip) and filled >= fill
+    return len(rows) > 0 and rows[-1] - rows[0] + 1 >= span * len(strip) and filled >= fill
 
 
 def _band_walls(
@@ -194,7 +194,7 @@ def band_cells(
 
     def worn_wall(x: int) -> bool:
         """A wall too worn for _band_walls, where the row's pitch puts one."""
-        return _spans_band(walls[1][ya + 1 : yb, max(0, x - 2) : x + 3], fill=0.35)
+        return _spans_band(walls[1][ya + 1 : yb, max(0, x - 2) : x + 3], fill=0.35, span=0.7)
 
     row = _extend([(x, w) for _, _, x, w in _longest_chain(boxes)], worn_wall, is_box)
     cells = []
