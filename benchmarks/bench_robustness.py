@@ -12,7 +12,8 @@ set) and, per condition, measures
   the page), so the figure travels between machines.
 
 Every condition cycles through the four layouts (joined, gapped, table, two_grids) and
-4 to 16 boxes, unless it fixes one. Writes a markdown table (``--out``).
+4 to 16 boxes, unless it fixes one. Writes a markdown table (``--out``; into an
+existing document between ``<!-- robustness-table -->`` markers).
 
 Usage (from the repository root)::
 
@@ -228,8 +229,20 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(rows, header, classifier is not None)
     print(table)
     if args.out:
-        args.out.write_text(table)
+        write_table(args.out, table)
     return 0
+
+
+def write_table(path: Path, table: str) -> None:
+    """Put the table between the markers of an existing document, or write it alone."""
+    start, end = "<!-- robustness-table -->", "<!-- /robustness-table -->"
+    text = path.read_text() if path.exists() else ""
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = f"{head}{start}\n{table}{end}{rest.split(end, 1)[1]}"
+    else:
+        text = table
+    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,11 @@ Candidates are ranked by ``score``:
 * ``position`` in [0, 1]: 1 minus the grid's relative height on the upright page (the
   ID grid sits near the top of a cover; a marks table near the bottom);
 * rows of fewer than 4 or more than 16 boxes, or whose boxes are not roughly square
-  (median width / height outside [0.6, 1.5]), lose 10;
-* when ``id_length`` is given, rows with exactly that many boxes gain 100.
+  (median width / height outside [0.6, 1.5]), lose 10 and are implausible: they rank
+  after every plausible row, and a page with only implausible rows (a marks table,
+  graph paper, a 3-box code grid) has no ID grid;
+* when ``id_length`` is given, rows with exactly that many boxes gain 100 and are
+  plausible.
 
 So with ``id_length`` the grid of that length wins; otherwise the longest regular row.
 
@@ -187,7 +190,8 @@ def _choose_rotation(row: Row, ink: np.ndarray) -> tuple[int, float]:
     return (options[0], rel) if vote >= 0 else (options[1], 1.0 - rel)
 
 
-def _row_score(row: Row, rel_height: float, id_length: int | None) -> float:
+def _row_score(row: Row, rel_height: float, id_length: int | None) -> tuple[float, bool]:
+    """The row's score and whether it is a plausible ID grid (module docstring)."""
     rects = row.rects[:, [1, 0, 3, 2]] if row.vertical else row.rects
     n = len(rects)
     widths, heights = rects[:, 2], rects[:, 3]  # along and across the row
@@ -200,11 +204,13 @@ def _row_score(row: Row, rel_height: float, id_length: int | None) -> float:
     aspect = float(np.median(widths / heights))
     squareness = float(np.mean(np.minimum(widths, heights) / np.maximum(widths, heights)))
     score = n + 2 * regularity + 3 * squareness + (1.0 - rel_height)
-    if not 4 <= n <= 16 or not 0.6 <= aspect <= 1.5:
+    plausible = 4 <= n <= 16 and 0.6 <= aspect <= 1.5
+    if not plausible:
         score -= 10
     if id_length is not None and n == id_length:
         score += 100
-    return score
+        plausible = True
+    return score, plausible
 
 
 def _order_corners(quad: np.ndarray) -> np.ndarray:
@@ -302,9 +308,13 @@ def find_grid_candidates(image: np.ndarray, *, id_length: int | None = None) -> 
         )
         quads = quads @ inverse[:, :2].T + inverse[:, 2]
         quads = (quads + 0.5) * factor - 0.5
-        score = _row_score(row, rel_height, id_length)
-        candidates.append(_make_grid(quads, rotation, score, gray.shape))
-    candidates = _suppress_overlaps(sorted(candidates, key=lambda g: -g.score))
+        score, plausible = _row_score(row, rel_height, id_length)
+        candidates.append((not plausible, _make_grid(quads, rotation, score, gray.shape)))
+    if all(implausible for implausible, _ in candidates):
+        # a marks table, graph paper or a short code grid alone is no ID grid
+        return []
+    ranked = [g for _, g in sorted(candidates, key=lambda c: (c[0], -c[1].score))]
+    candidates = _suppress_overlaps(ranked)
     if candidates:
         # Only the winner is refined at full resolution; the others are alternatives
         # for the debug output, good to about one working-scale pixel.

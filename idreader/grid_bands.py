@@ -61,17 +61,18 @@ def _band_walls(
     """Walls (start, end) spanning rows ya..yb in columns lo..hi."""
     plain_ink, raw_ink, bridged_ink = walls
     bridged = bridged_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
+    raw_all = raw_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
+    plain_all = plain_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
     found = []
     for a, b in _runs(bridged >= WALL_FRACTION):
-        strip = raw_ink[ya + 1 : yb, lo + a : lo + b]
-        raw = strip.mean(axis=0) / 255.0
-        if raw.max() < RAW_FRACTION and not _spans_band(strip):
+        raw = raw_all[a:b]
+        if raw.max() < RAW_FRACTION and not _spans_band(raw_ink[ya + 1 : yb, lo + a : lo + b]):
             continue
         # Handwriting along or across a wall widens its run; the ruled line is where
         # the ink spans (nearly) the whole band, or comes closest to it for a worn
         # line. Each such core is a candidate wall: a stroke as tall as the box is
         # told from the line later by the regular spacing of the walls.
-        plain = plain_ink[ya + 1 : yb, lo + a : lo + b].mean(axis=0) / 255.0
+        plain = plain_all[a:b]
         top = float(plain.max())
         if top >= RAW_FRACTION:
             cores = _runs(plain >= min(SOLID_FRACTION, 0.95 * top))
@@ -239,8 +240,11 @@ def _longest_chain(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, in
         length = [1] * len(same)
         prev = [-1] * len(same)
         for k, (i, _, x, _) in enumerate(same):
-            for p in range(k):
+            # boxes come sorted by their left edge: look back only over one box and gap
+            for p in range(k - 1, -1, -1):
                 pj, px, pw = same[p][1], same[p][2], same[p][3]
+                if x - px > 2.2 * ref:
+                    break
                 if pj <= i and x - (px + pw) <= 0.8 * ref and length[p] + 1 > length[k]:
                     length[k], prev[k] = length[p] + 1, p
         k = int(np.argmax(length))

@@ -195,3 +195,34 @@ def test_upright_and_point_maps_agree(rotation):
 def test_upright_rejects_other_angles():
     with pytest.raises(ValueError):
         turn_upright(np.zeros((4, 4), np.uint8), 45)
+
+
+def _boxes(page: np.ndarray, x: int, y: int, n: int, w: int, h: int) -> None:
+    """Draw a row of n joined w x h boxes."""
+    for i in range(n + 1):
+        cv2.line(page, (x + i * w, y), (x + i * w, y + h), 0, 2)
+    cv2.line(page, (x, y), (x + n * w, y), 0, 2)
+    cv2.line(page, (x, y + h), (x + n * w, y + h), 0, 2)
+
+
+def test_only_implausible_rows_mean_no_id_grid():
+    # a marks table (wide cells) and a 3-box code grid are reported as alternatives
+    # beside an ID grid, but alone they are no ID grid: the reader must flag the page
+    page = np.full((1754, 1240), 255, np.uint8)
+    _boxes(page, 100, 1300, 7, 150, 70)
+    _boxes(page, 100, 1370, 7, 150, 90)
+    _boxes(page, 300, 400, 3, 50, 50)
+    assert find_id_grid(page) is None
+    code = find_id_grid(page, id_length=3)
+    assert code is not None and code.n_cells == 3
+    _boxes(page, 300, 250, 8, 50, 50)
+    best = find_id_grid(page)
+    assert best is not None and best.n_cells == 8
+    assert len(find_grid_candidates(page)) >= 3
+
+
+def test_graph_paper_has_no_id_grid():
+    page = np.full((1200, 900), 255, np.uint8)
+    page[:, ::30] = 0
+    page[::30, :] = 0
+    assert find_id_grid(page) is None
