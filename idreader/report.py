@@ -27,7 +27,7 @@ REASON_TEXT: dict[str, str] = {
     "low_confidence": "The reader is not confident that the whole ID is right.",
     "ambiguous_digit": "At least one box could be either of two digits.",
     "inner_blank": "A box in the middle of the ID is empty.",
-    "unexpected_length": "The ID has a different number of digits than expected.",
+    "unexpected_length": "No digit was read, or not the expected number of digits.",
     "not_in_classlist": "The ID read matches no student on the class list.",
     "duplicate_id": "Another page has the same ID.",
     "low_match_margin": "The class-list match is uncertain: another student, or no one on"
