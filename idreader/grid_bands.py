@@ -89,11 +89,12 @@ def _crossing_rules(
     """Presence sums of rules that run across the whole band (stacked table rows).
 
     Pieces of a worn rule at one height count together; handwriting lined up with a
-    neighbour's gives shorter runs, or thick ones, or ones not parallel to the band's
-    rules, or ones merged into them, which do not count.
+    neighbour's gives runs that stop short of the band's ends, or thick ones, or ones
+    not parallel to the band's rules, or ones merged into them, which do not count.
     """
     x0, x1 = max(top.x0, bottom.x0), min(top.x1, bottom.x1)
     thickest = 1.5 * max(top.thickness, bottom.thickness) + 1
+    slack = 0.3 * (bottom.y - top.y)
 
     def clear_of(r: Rule, edge: Rule) -> bool:
         return abs(r.y - edge.y) > (r.thickness + edge.thickness) / 2 + 1
@@ -114,7 +115,9 @@ def _crossing_rules(
         level = [r for r in rest if abs(r.y - rest[0].y) <= 3]
         rest = [r for r in rest if abs(r.y - rest[0].y) > 3]
         span = sum(max(0, min(r.x1, x1) - max(r.x0, x0)) for r in level)
-        if span >= 0.7 * (x1 - x0):  # a worn rule loses some of its length
+        # a worn rule loses some of its length but still runs from end to end
+        reach = min(r.x0 for r in level) <= x0 + slack and max(r.x1 for r in level) >= x1 - slack
+        if span >= 0.7 * (x1 - x0) and reach:
             present = np.any([_rule_present(lines, r, lo, hi) for r in level], axis=0)
             out.append(_sums(present))
     return out
