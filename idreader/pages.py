@@ -117,8 +117,10 @@ def count_pages(source: str | os.PathLike | bytes) -> int:
     doc = _open_pdf(target)
     if doc is None:
         return 1
-    with doc:
+    try:
         return 1 if doc.needs_pass else max(doc.page_count, 1)
+    finally:
+        _close_pdf(doc)
 
 
 def iter_pages(
@@ -212,19 +214,30 @@ def _kind_from_suffix(suffix: str) -> str | None:
 def _open_pdf(target: Path | bytes, errors: list[str] | None = None):  # -> Document | None
     import pymupdf
 
-    # MuPDF prints its complaints to stderr; keep them in our error message instead.
-    pymupdf.TOOLS.mupdf_display_errors(False)
-    pymupdf.TOOLS.reset_mupdf_warnings()
-    try:
-        if isinstance(target, bytes):
-            return pymupdf.open(stream=target, filetype="pdf")
-        return pymupdf.open(target, filetype="pdf")
-    except (RuntimeError, ValueError) as exc:  # pymupdf.FileDataError is a RuntimeError
-        if errors is not None:
-            # the exception says little ("Failed to open stream"); MuPDF's complaint says why
-            cause = pymupdf.TOOLS.mupdf_warnings().split("\n")[0]
-            errors.append(cause or str(exc) or type(exc).__name__)
-        return None
+    with _mupdf_lock:
+        # MuPDF prints its complaints to stderr; keep them in our error message instead.
+        pymupdf.TOOLS.mupdf_display_errors(False)
+        pymupdf.TOOLS.reset_mupdf_warnings()
+        try:
+            if isinstance(target, bytes):
+                return pymupdf.open(stream=target, filetype="pdf")
+            return pymupdf.open(target, filetype="pdf")
+        except (RuntimeError, ValueError) as exc:  # pymupdf.FileDataError is a RuntimeError
+            if errors is not None:
+                # the exception says little ("Failed to open stream"); MuPDF's complaint says why
+                cause = pymupdf.TOOLS.mupdf_warnings().split("\n")[0]
+                errors.append(cause or str(exc) or type(exc).__name__)
+            return None
+
+
+def _close_pdf(doc) -> None:  # doc: pymupdf.Document
+    import pymupdf
+
+    with _mupdf_lock:
+        doc.close()
+        # MuPDF keeps rendered resources in a global store; a long-running service
+        # would otherwise hold hundreds of MiB after a few large scans.
+        pymupdf.TOOLS.store_shrink(100)
 
 
 def _pdf_pages(
@@ -235,7 +248,6 @@ def _pdf_pages(
     failed: Callable[..., Page],
     name: str,
 ) -> Iterator[Page]:
-    import pymupdf
 
     errors: list[str] = []
     doc = _open_pdf(target, errors)
@@ -244,7 +256,7 @@ def _pdf_pages(
         if first_wanted:
             yield failed(f"cannot open PDF: {errors[0]}")
         return
-    with doc:
+    try:
         if doc.needs_pass:
             if first_wanted:
                 yield failed("PDF is encrypted (password required)")
@@ -257,19 +269,31 @@ def _pdf_pages(
             if not 1 <= number <= doc.page_count:
                 yield failed(f"no such page (the PDF has {doc.page_count})", number)
                 continue
-            pymupdf.TOOLS.reset_mupdf_warnings()
-            try:
-                pix = doc[number - 1].get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY, alpha=False)
-            # One broken page must not stop the document; its cause is kept as the error.
-            except Exception as exc:  # noqa: BLE001 - MuPDF raises assorted types
-                detail = str(exc) or pymupdf.TOOLS.mupdf_warnings() or type(exc).__name__
-                yield failed(f"cannot render page: {detail}", number)
+            pix, error, warnings = _render(doc, number, dpi)
+            if error is not None:
+                yield failed(f"cannot render page: {error}", number)
                 continue
-            warnings = pymupdf.TOOLS.mupdf_warnings()
             if warnings:  # e.g. a damaged stream MuPDF rendered around: worth a look
                 logger.warning("%s: page %d: MuPDF: %s", name, number, warnings)
             rows = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.stride)
             yield Page(name, number, rows[:, : pix.width].copy(), float(dpi))
+    finally:
+        _close_pdf(doc)
+
+
+def _render(doc, number: int, dpi: int):  # -> (Pixmap | None, error | None, warnings)
+    """Render one page under the MuPDF lock (the lock is never held across a yield)."""
+    import pymupdf
+
+    with _mupdf_lock:
+        pymupdf.TOOLS.reset_mupdf_warnings()
+        try:
+            pix = doc[number - 1].get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY, alpha=False)
+        # One broken page must not stop the document; its cause is kept as the error.
+        except Exception as exc:  # noqa: BLE001 - MuPDF raises assorted types
+            detail = str(exc) or pymupdf.TOOLS.mupdf_warnings() or type(exc).__name__
+            return None, detail, ""
+        return pix, None, pymupdf.TOOLS.mupdf_warnings()
 
 
 def _image_pages(
@@ -300,6 +324,9 @@ def _image_pages(
 
 
 _silence_lock = threading.Lock()
+#: PyMuPDF is not thread-safe (its documentation says so) and its warnings buffer is
+#: global: every MuPDF call goes through this lock, so one Reader can serve threads.
+_mupdf_lock = threading.RLock()
 _silence_depth = 0
 _saved_level = 0
 

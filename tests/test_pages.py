@@ -278,3 +278,21 @@ def test_opencv_log_level_is_restored_after_concurrent_decodes() -> None:
         pages = [p for chunk in pool.map(lambda d: list(iter_pages(d)), inputs) for p in chunk]
     assert [p.image is None for p in pages] == [False, True] * 8
     assert cv_logging.getLogLevel() == before
+
+
+def test_threads_rendering_one_pdf_get_the_same_pages(tmp_path: Path) -> None:
+    """Regression: PyMuPDF is not thread-safe; a shared Reader renders from many threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "many.pdf"
+    path.write_bytes(_pdf_bytes(6))
+    expected = [p.image for p in iter_pages(path, dpi=72)]
+
+    def render(_: int) -> list[np.ndarray]:
+        assert count_pages(path) == 6
+        return [p.image for p in iter_pages(path, dpi=72)]
+
+    with ThreadPoolExecutor(4) as pool:
+        for images in pool.map(render, range(8)):
+            assert len(images) == 6
+            assert all(np.array_equal(a, b) for a, b in zip(images, expected, strict=True))
