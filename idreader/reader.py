@@ -143,6 +143,20 @@ class Reader:
         self.config = replace(config, **options) if options else config
         self.classifier = DigitClassifier(self.config.model_path)
 
+    def with_options(self, **options: object) -> Reader:
+        """A Reader with other options that shares this one's model session.
+
+        Examples
+        --------
+        >>> strict = Reader().with_options(confidence_threshold=0.99)  # doctest: +SKIP
+        """
+        config = replace(self.config, **options)
+        if config.model_path != self.config.model_path:
+            return Reader(config)
+        other = object.__new__(Reader)
+        other.config, other.classifier = config, self.classifier
+        return other
+
     def read(
         self,
         inputs: Inputs,

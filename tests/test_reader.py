@@ -187,3 +187,12 @@ def test_weak_match_keeps_the_page_flagged(reader):
     (kept,), _ = reader._match([uncertain], [probs], students, None)
     assert kept.flagged
     assert kept.reasons == ("low_confidence", "low_match_margin")
+
+
+def test_with_options_shares_the_model_session(reader, exam_pdf):
+    strict = reader.with_options(confidence_threshold=0.999)
+    assert strict.classifier is reader.classifier
+    assert strict.config.confidence_threshold == 0.999 and strict.config.id_length == 8
+    assert reader.config.confidence_threshold != 0.999  # the original is untouched
+    rows = strict.read(exam_pdf).results
+    assert all("low_confidence" in r.reasons for r in rows if r.confidence < 0.999)
