@@ -200,7 +200,12 @@ def band_cells(
         """A wall too worn for _band_walls, where the row's pitch puts one."""
         return _spans_band(walls[1][ya + 1 : yb, max(0, x - 2) : x + 3], fill=0.35, span=0.7)
 
-    row = _extend([(x, w) for _, _, x, w in _longest_chain(boxes)], worn_wall, is_box)
+    def solid_wall(x: int) -> bool:
+        strip = walls[0][ya + 1 : yb, max(0, x - 2) : x + 3]
+        return strip.size > 0 and float(strip.mean(axis=0).max()) / 255.0 >= SOLID_FRACTION
+
+    row = _longest_chain(boxes)
+    row = _extend([(x, w) for _, _, x, w in row], worn_wall, solid_wall, is_box)
     cells = []
     for x, w in row:
         # top and bottom from the rules at this box (they may slope a little)
@@ -209,10 +214,12 @@ def band_cells(
     return cells
 
 
-def _extend(row: list[tuple[int, int]], worn_wall, is_box) -> list[tuple[int, int]]:
+def _extend(row: list[tuple[int, int]], worn_wall, solid_wall, is_box) -> list[tuple[int, int]]:
     """Continue a row of boxes at its regular pitch past walls too worn to be found.
 
-    A further box needs ``worn_wall`` where its far wall should be and must pass
+    Only a row that ends at a worn wall goes on (wear is a property of the scan: past
+    a solid end wall, e.g. the label cell's, a "worn wall" is a letter's stem). A
+    further box needs ``worn_wall`` where its far wall should be and must pass
     ``is_box`` with rules that may be as worn (40 % cover); the row stops where its
     rules end.
     """
@@ -220,9 +227,17 @@ def _extend(row: list[tuple[int, int]], worn_wall, is_box) -> list[tuple[int, in
         return row
     pitch = int(round(float(np.median(np.diff([x for x, _ in row])))))
     width = int(round(float(np.median([w for _, w in row]))))
-    while worn_wall(row[-1][0] + pitch + width) and is_box(row[-1][0] + pitch, width, 0.4):
+    while (
+        not solid_wall(row[-1][0] + row[-1][1])
+        and worn_wall(row[-1][0] + pitch + width)
+        and is_box(row[-1][0] + pitch, width, 0.4)
+    ):
         row.append((row[-1][0] + pitch, width))
-    while worn_wall(row[0][0] - pitch - 1) and is_box(row[0][0] - pitch, width, 0.4):
+    while (
+        not solid_wall(row[0][0] - 1)
+        and worn_wall(row[0][0] - pitch - 1)
+        and is_box(row[0][0] - pitch, width, 0.4)
+    ):
         row.insert(0, (row[0][0] - pitch, width))
     return row
 
