@@ -104,7 +104,8 @@ def _crossing_rules(
         (
             r
             for r in between
-            if abs(r.slope - (top.slope + bottom.slope) / 2) <= 0.004
+            # a short piece's slope is uncertain by about two rows over its length
+            if abs(r.slope - (top.slope + bottom.slope) / 2) <= 0.004 + 2 / max(r.x1 - r.x0, 1)
             and r.thickness <= thickest
             and clear_of(r, top)
             and clear_of(r, bottom)
