@@ -52,15 +52,19 @@ from .grid_boxes import (
     find_rows,
     rotate_matrix,
 )
+from .grid_geometry import from_upright, order_corners, to_upright, upright
 from .grid_refine import refine_cells
 
 logger = logging.getLogger(__name__)
 
-_CV_ROTATE = {
-    90: cv2.ROTATE_90_CLOCKWISE,
-    180: cv2.ROTATE_180,
-    270: cv2.ROTATE_90_COUNTERCLOCKWISE,
-}
+__all__ = [
+    "IDGrid",
+    "find_grid_candidates",
+    "find_id_grid",
+    "from_upright",
+    "to_upright",
+    "upright",
+]
 
 
 @dataclass(frozen=True)
@@ -92,60 +96,6 @@ class IDGrid:
     @property
     def n_cells(self) -> int:
         return int(self.cells.shape[0])
-
-
-def upright(image: np.ndarray, rotation: int) -> np.ndarray:
-    """Turn a page clockwise by ``rotation`` degrees (0, 90, 180 or 270).
-
-    Parameters
-    ----------
-    image : np.ndarray
-        (H, W) or (H, W, C) page image; not modified.
-    rotation : int
-        Clockwise turn, as in :attr:`IDGrid.rotation`.
-
-    Returns
-    -------
-    np.ndarray
-        The turned image ((W, H) for 90 and 270); ``image`` itself for 0.
-
-    Examples
-    --------
-    >>> upright(np.arange(6, dtype=np.uint8).reshape(2, 3), 90).shape
-    (3, 2)
-    """
-    if rotation == 0:
-        return image
-    if rotation not in _CV_ROTATE:
-        raise ValueError(f"rotation must be 0, 90, 180 or 270, got {rotation}")
-    return cv2.rotate(image, _CV_ROTATE[rotation])
-
-
-def to_upright(points: np.ndarray, rotation: int, shape: tuple[int, int]) -> np.ndarray:
-    """Map (..., 2) x, y points of an (H, W) page to the page turned by ``rotation``.
-
-    Examples
-    --------
-    >>> to_upright(np.array([[0.0, 0.0]]), 90, (10, 20)).tolist()
-    [[9.0, 0.0]]
-    """
-    h, w = shape[:2]
-    x, y = points[..., 0], points[..., 1]
-    mapped = {
-        0: (x, y),
-        90: (h - 1 - y, x),
-        180: (w - 1 - x, h - 1 - y),
-        270: (y, w - 1 - x),
-    }[rotation]
-    return np.stack(mapped, axis=-1)
-
-
-def from_upright(points: np.ndarray, rotation: int, shape: tuple[int, int]) -> np.ndarray:
-    """Inverse of :func:`to_upright`; ``shape`` is the (H, W) of the original page."""
-    h, w = shape[:2]
-    inverse = {0: 0, 90: 270, 180: 180, 270: 90}[rotation]
-    turned = (w, h) if rotation in (90, 270) else (h, w)
-    return to_upright(points, inverse, turned)
 
 
 def _to_gray(image: np.ndarray) -> np.ndarray:
@@ -211,14 +161,6 @@ def _row_score(row: Row, rel_height: float, id_length: int | None) -> tuple[floa
         score += 100
         plausible = True
     return score, plausible
-
-
-def _order_corners(quad: np.ndarray) -> np.ndarray:
-    """Corners of one quad as tl, tr, br, bl (angle order around the centre)."""
-    c = quad.mean(axis=0)
-    ang = np.arctan2(quad[:, 1] - c[1], quad[:, 0] - c[0])
-    # Sorting clockwise from -180 degrees puts tl (about -135 with y down) first.
-    return quad[np.argsort((ang + np.pi) % (2 * np.pi))]
 
 
 def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -334,7 +276,7 @@ def _make_grid(quads: np.ndarray, rotation: int, score: float, shape: tuple[int,
         float(quads[..., 1].max()),
     )
     cells = to_upright(quads, rotation, shape)
-    cells = np.stack([_order_corners(q) for q in cells])
+    cells = np.stack([order_corners(q) for q in cells])
     cells = cells[np.argsort(cells[:, :, 0].mean(axis=1))].astype(np.float32)
     first, last = cells[0].mean(axis=0), cells[-1].mean(axis=0)
     skew = float(np.degrees(np.arctan2(last[1] - first[1], last[0] - first[0])))
