@@ -97,46 +97,114 @@ def _hysteresis(contrast: np.ndarray, low: float, high: float) -> np.ndarray:
     return strong[labels]
 
 
-def _remove_border_lines(mask: np.ndarray, pad: int) -> tuple[np.ndarray, np.ndarray]:
-    """Drop the box's ruled lines: rows (columns) near each edge that are mostly ink.
+def _remove_border_lines(mask: np.ndarray, pad: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Erase the box's four ruled lines, and only the lines' own pixels.
 
-    The box corners put each ruled line just outside the box, in the outer ``pad``
-    pixels of the crop; a line row is ink across at least half of the box width there.
-    Only rows up to a pixel or two inside the box are tested, so a digit stroke along
-    a wall survives. Where a stroke crosses a line, the line's pixels under it are put
-    back (ink right inside and right outside the line in that column), so the stroke
-    stays whole. Returns the mask and those put-back crossing pixels.
+    Each wall is handled by :func:`_remove_line` as the bottom wall of a flipped or
+    transposed view; the horizontal walls go first, so that where they meet a vertical
+    wall they are gone and do not look like strokes crossing it. Returns the cleaned
+    mask, the line pixels kept because a stroke crosses the line there, and where the
+    digit may lie: the box with a small tolerance, and up to a wall found further out
+    than the box edge.
     """
     h, w = mask.shape
+    # two rows and columns of paper around the crop, so that reads past an edge are 0
+    out = np.zeros((h + 4, w + 4), bool)
+    out[2:-2, 2:-2] = mask
+    crossings = np.zeros_like(out)
+    near_box = np.zeros_like(mask)
+    edge = max(2, pad // 4)
+    near_box[pad - edge : h - pad + edge, pad - edge : w - pad + edge] = True
+    walls = (
+        (lambda a: a[2:, 2:-2], lambda a: a),
+        (lambda a: a[:-2, 2:-2][::-1], lambda a: a[::-1]),
+        (lambda a: a[2:-2, 2:].T, lambda a: a.T),
+        (lambda a: a[2:-2, :-2].T[::-1], lambda a: a.T[::-1]),
+    )
+    for padded, plain in walls:
+        outer = _remove_line(padded(out), padded(crossings), pad)
+        if outer is not None:
+            near = plain(near_box)
+            near[pad:outer, pad - edge : near.shape[1] - pad + edge] = True
+    return out[2:-2, 2:-2], (crossings & out)[2:-2, 2:-2], near_box
+
+
+def _remove_line(mask: np.ndarray, crossings: np.ndarray, pad: int) -> int | None:
+    """Erase the ruled line along the bottom wall of ``mask`` (in place).
+
+    ``mask`` is the crop with two rows of paper added below. The line is looked for in
+    the margin and a pixel or two into the box: the densest rows there (ink across at
+    least half of the box width, so a worn or faint line still counts), nearest the box
+    edge. Its thickness and position are measured only in the columns where nothing
+    touches it (the thinnest vertical runs through that row), so a stroke lying on the
+    line does not widen it; a straight fit through those columns follows a slightly
+    tilted line.
+
+    Then, column by column, only the line's band is erased. A stroke that goes on at
+    least two pixels past both sides of the band crosses or lies on the line (it is
+    thicker than the line there): that column is kept whole and its band pixels are
+    marked in ``crossings`` (two pixels, so that a neighbour's digit and this one that
+    touch the line from either side are not joined through it). A stroke touching the
+    line from one side keeps every pixel outside the band; a lone pixel just past the
+    band is the line's anti-aliased rim.
+
+    Returns the row just past the line (where the box surely ends), or None when there
+    is no line.
+    """
+    h, w = mask.shape[0] - 2, mask.shape[1]
     reach = pad + max(1, pad // 5)
-    out = mask.copy()
-    crossings = np.zeros_like(mask)
-    rows = mask[:, pad : w - pad].mean(axis=1)
-    cols = mask[pad : h - pad, :].mean(axis=0)
-    for profile, size, axis in ((rows, h, 0), (cols, w, 1)):
-        near_edge = np.zeros(size, bool)
-        near_edge[:reach] = near_edge[size - reach :] = True
-        line = near_edge & (profile >= 0.5)
-        # the anti-aliased rim of a line is half as dense
-        line |= near_edge & (profile >= 0.25) & (np.roll(line, 1) | np.roll(line, -1))
-        view, cross = (out, crossings) if axis == 0 else (out.T, crossings.T)
-        source = mask if axis == 0 else mask.T
-        for a, b in _runs(line):
-            view[a:b] = False
-            if a > 0 and b < size:
-                through = source[a - 1] & source[b]
-                cross[a:b] |= source[a:b] & through
-    return out | crossings, crossings
+    zone = np.ascontiguousarray(mask[h - reach : h, pad : w - pad])
+    side = zone.shape[1]
+    profile = zone.sum(axis=1)
+    most = int(profile.max())
+    if most < 0.5 * side:
+        return None
+    # Of the dense rows (a stroke beside the line is rarely as dense), the one nearest
+    # the box edge: further out may lie the wall of the next box.
+    dense = np.flatnonzero(profile >= 0.8 * most)
+    k = int(dense[np.argmin(np.abs(dense - (reach - pad)))])
+    hit = zone[k]
+    up = np.cumprod(zone[:k][::-1], axis=0).sum(axis=0)
+    down = np.cumprod(zone[k + 1 :], axis=0).sum(axis=0)
+    length = up + down + 1
+    # (sorted-array quantiles and plain sums: np.median, np.percentile and np.mean
+    # would cost more than all the rest)
+    runs = np.sort(length[hit])
+    alone = hit & (length <= runs[len(runs) // 4] + 1)
+    xs = np.flatnonzero(alone)
+    centre = (down[alone] - up[alone]) / 2.0  # from the middle of row k
+    thickness = int(np.sort(length[alone])[len(xs) // 2])
+    x_mid, c_mid = xs.sum() / len(xs), centre.sum() / len(xs)
+    dx = xs - x_mid
+    slope = min(0.1, max(-0.1, float(dx @ centre) / max(float(dx @ dx), 1.0)))
+    # The band's first row in every column, rounded (positive: + 0.5 and truncate).
+    cols = np.arange(w)
+    top = h - reach + k + 0.5 + c_mid - thickness / 2.0 - slope * (pad + x_mid)
+    start = (top + 0.5 + slope * cols).astype(np.intp).clip(h - reach, h)
+    # Straighten the line: rows from two above the band to two below, in every column.
+    rows = np.minimum(start + np.arange(-2, thickness + 2)[:, None], h + 1)
+    strip = mask[rows, cols]
+    band = strip[2:-2]
+    # A ruled line runs from wall to wall (worn gaps aside); a dense digit stroke near
+    # the edge, such as the bar of a 7 where no line is drawn, does not.
+    ink_at = np.flatnonzero(strip[1:-1, pad : w - pad].any(axis=0))
+    if len(ink_at) == 0 or ink_at[0] > 0.2 * side or ink_at[-1] < 0.8 * side - 1:
+        return None
+    in1, out1 = strip[1], strip[-2]
+    in2, out2 = in1 & strip[0], out1 & strip[-1]
+    through = in2 & out2
+    if through.any():
+        crossings[rows[2:-2], cols] |= band & through
+    band &= through
+    strip[1] &= through | in2
+    strip[-2] &= through | out2
+    mask[rows, cols] = strip
+    return int(start[pad : w - pad].max()) + thickness
 
 
-def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
-    """Start (inclusive) and end (exclusive) of each run of True."""
-    padded = np.concatenate([[False], flags, [False]])
-    edges = np.flatnonzero(padded[1:] != padded[:-1])
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
-
-
-def _keep_digit(mask: np.ndarray, pad: int, crossings: np.ndarray) -> np.ndarray:
+def _keep_digit(
+    mask: np.ndarray, pad: int, crossings: np.ndarray, near_box: np.ndarray
+) -> np.ndarray:
     """Components that form the digit: inside the box, stroke-like, near the main stroke.
 
     A part must have most of its pixels inside the box and span at least 15 % of the
@@ -148,7 +216,8 @@ def _keep_digit(mask: np.ndarray, pad: int, crossings: np.ndarray) -> np.ndarray
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 1:
         return np.zeros_like(mask)
-    inside = np.zeros_like(mask)
+    # a wall that a stroke crosses is no reason to count the stroke outside the box
+    inside = crossings.copy()
     inside[pad : h - pad, pad : w - pad] = True
     inner_count = np.bincount(labels[inside], minlength=n)
     area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
@@ -173,11 +242,8 @@ def _keep_digit(mask: np.ndarray, pad: int, crossings: np.ndarray) -> np.ndarray
         gap = max(0, x0 - cx1, cx0 - x1, y0 - cy1, cy0 - y1)
         if gap <= 0.25 * side and area[i] >= 0.06 * area[main] or area[i] >= 0.4 * area[main]:
             keep[i] = True
-    # Line remnants hang off the digit into the margin: keep only what is in the box or
-    # just past its edge, unless the stroke crosses a line (then it is all the digit's).
-    near_box = np.zeros_like(mask)
-    edge = max(2, pad // 4)
-    near_box[pad - edge : h - pad + edge, pad - edge : w - pad + edge] = True
+    # Line remnants hang off the digit into the margin: keep only what is near the box,
+    # unless the stroke crosses a line (then it is all the digit's).
     crossed = np.zeros(n, bool)
     crossed[np.unique(labels[crossings])] = True
     return keep[labels] & (near_box | crossed[labels])
@@ -264,8 +330,8 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
     contrast = np.clip(paper - gray, 0, None)
     low, high = max(MIN_LOW, 3.0 * sigma), max(MIN_HIGH, 5.0 * sigma)
     mask = _hysteresis(contrast, low, high)
-    mask, crossings = _remove_border_lines(mask, pad)
-    keep = _keep_digit(mask, pad, crossings)
+    mask, crossings, near_box = _remove_border_lines(mask, pad)
+    keep = _keep_digit(mask, pad, crossings, near_box)
     if not keep.any():
         return np.zeros((28, 28), np.float32), 0.0
     interior = keep[pad : h - pad, pad : w - pad]

@@ -8,7 +8,7 @@ import pytest
 
 from idreader.cells import CROP_PAD, CROP_SIDE, Cells, box_crop, clean_cell, clean_cells, to_mnist
 from idreader.grid import IDGrid
-from idreader.synth import Distortion, Layout, make_strip
+from idreader.synth import DigitBank, Distortion, Layout, make_page, make_strip
 
 SCANS = {
     "clean": Distortion(),
@@ -105,12 +105,16 @@ PAD = round(CROP_PAD * CROP_SIDE)
 SIZE = CROP_SIDE + 2 * PAD
 
 
-def _crop(*, walls: int = 0) -> np.ndarray:
-    """A blank box crop like box_crop's, with ruled lines this thick just outside."""
+def _crop(*, walls: int = 0, beyond: int = 0) -> np.ndarray:
+    """A blank box crop like box_crop's, with ruled lines this thick just outside.
+
+    ``beyond`` moves the bottom line that many pixels further out, as when the box's
+    quad stops short of the wall.
+    """
     crop = np.full((SIZE, SIZE), 245, np.uint8)
     if walls:
         a, b = PAD - 1 - walls // 2, PAD + CROP_SIDE + walls // 2
-        cv2.rectangle(crop, (a, a), (b, b), 25, walls)
+        cv2.rectangle(crop, (a, a), (b, b + beyond), 25, walls)
     return crop
 
 
@@ -176,15 +180,78 @@ def test_digit_stroke_along_a_wall_is_not_a_line():
 
 def test_digit_crossing_the_top_wall_is_kept_whole():
     # regression: the part of a digit beyond the wall was cut off with the wall
-    def seven(crop: np.ndarray) -> np.ndarray:
-        cv2.line(crop, _at(14, -12), _at(40, -12), 20, 3)  # the bar, above the box
-        cv2.line(crop, _at(40, -12), _at(24, 40), 20, 3)  # the stem, through the wall
+    def seven(crop: np.ndarray, *, down: int = 0) -> np.ndarray:
+        cv2.line(crop, _at(14, down - 12), _at(40, down - 12), 20, 3)  # the bar
+        cv2.line(crop, _at(40, down - 12), _at(24, down + 40), 20, 3)  # the stem
         return crop
 
-    walled, ink = clean_cell(seven(_crop(walls=2)))
-    free, _ = clean_cell(seven(_crop()))
+    walled, ink = clean_cell(seven(_crop(walls=2)))  # the bar above the box
+    inside, _ = clean_cell(seven(_crop(), down=14))  # the same 7 within the box
     assert ink > 0.02
-    assert _corr(walled, free) > 0.9
+    assert _corr(walled, inside) > 0.9
+
+
+#: A handwritten "2" in box-interior pixels, its bottom stroke along row 50.
+TWO = np.array([[12, 14], [18, 7], [28, 4], [38, 7], [42, 15], [38, 25], [26, 35], [13, 44],
+                [11, 50], [46, 50]])  # fmt: skip
+
+
+def _two(crop: np.ndarray, *, bottom: int, pen: int) -> np.ndarray:
+    """Draw :data:`TWO` with its bottom stroke along interior row ``bottom``."""
+    points = TWO + [PAD, PAD + bottom - 50]
+    cv2.polylines(crop, [points.astype(np.int32)], False, 20, pen, cv2.LINE_AA)
+    return crop
+
+
+def _base_width(cell: np.ndarray) -> int:
+    """Columns with full ink in the bottom three rows of the digit: a 2's base stroke."""
+    rows = np.flatnonzero(cell.any(axis=1))
+    return int((cell[rows[-1] - 2 : rows[-1] + 1] > 0.5).any(axis=0).sum())
+
+
+def _blurred_corr(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation that a one-pixel shift of the centring does not spoil."""
+    return _corr(cv2.GaussianBlur(a, (0, 0), 1.0), cv2.GaussianBlur(b, (0, 0), 1.0))
+
+
+@pytest.mark.parametrize("turn", [0, 1, 2, 3], ids=["bottom", "right", "top", "left"])
+@pytest.mark.parametrize("beyond", [0, 8], ids=["wall_at_quad", "quad_short_of_wall"])
+@pytest.mark.parametrize(("lying", "pen"), [(-2, 3), (0, 5)], ids=["touching", "on_line"])
+def test_stroke_lying_on_the_bottom_line_is_kept(turn, beyond, lying, pen):
+    # regression: the base stroke of a "2" resting on the box's lower line was erased
+    # with the line (dense rows near the edge were all taken for the line), and the
+    # cell read as a confident "7". The box is turned so that each wall gets the stroke.
+    crop = _two(_crop(walls=3, beyond=beyond), bottom=CROP_SIDE + beyond + lying, pen=pen)
+    out, _ = clean_cell(np.ascontiguousarray(np.rot90(crop, turn)))
+    out = np.rot90(out, -turn)
+    inside, _ = clean_cell(_two(_crop(), bottom=50, pen=pen))  # the same 2, off the walls
+    assert _base_width(out) >= 0.75 * _base_width(inside)
+    assert _blurred_corr(out, inside) > 0.6
+
+
+def test_stroke_lying_on_the_bottom_line_is_kept_on_a_scanned_page(mnist):
+    # regression (the reported page): the grid's quad of the first box stopped 9 px
+    # short of its lower wall, the base of the "2" lay along that wall and was erased:
+    # the ID 27182818 was read as 77182818 at 0.97 and not flagged
+    images, labels = mnist
+    bank = DigitBank(images, labels, rng=np.random.default_rng(7))
+    rng = np.random.default_rng(11)
+    for student_id in ("31415926", "27182818"):
+        skew = float(rng.uniform(-2, 2))
+        page = make_page(student_id, bank, layout=Layout(kind="table"), rng=rng,
+                         distortion=Distortion(skew=skew, blur=0.5, noise=3.0))  # fmt: skip
+    quad = page.cells[:1].copy()
+    short = quad.copy()
+    short[0, 2:, 1] -= 9  # br, bl
+    found = clean_cells(page.upright(), _grid(short)).images[0]
+    true = clean_cells(page.upright(), _grid(quad)).images[0]
+    assert _corr(found, true) > 0.9
+    assert _base_width(found) >= 10
+
+
+def test_wall_beyond_the_quad_is_removed_from_an_empty_box():
+    out, ink = clean_cell(_crop(walls=3, beyond=8))
+    assert float(out.max()) == 0.0 and ink == 0.0
 
 
 @pytest.mark.parametrize("kind", ["joined", "gapped"])
