@@ -51,6 +51,7 @@ class Browser:
         "--disable-component-update",
         "--disable-sync",
         "--remote-debugging-pipe",
+        "--hide-scrollbars",
         "--window-size=1200,900",
     )
 
