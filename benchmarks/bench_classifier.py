@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--card", type=Path, default=None, help="model card JSON to record into")
     args = p.parse_args(argv)
     with np.load(ROOT / "tests" / "data" / "mnist_test_2000.npz") as d:
         cells = d["images"][: args.batch].astype(np.float32) / 255.0
@@ -98,6 +99,13 @@ def main(argv: list[str] | None = None) -> dict:
             {k: round(v, 3) if isinstance(v, float) else v for k, v in results.items()}, indent=2
         )
     )
+    if args.card is not None:
+        card = json.loads(args.card.read_text())
+        card["speed"] = {
+            "command": "OMP_NUM_THREADS=1 python benchmarks/bench_classifier.py",
+            **{k: round(v, 3) if isinstance(v, float) else v for k, v in results.items()},
+        }
+        args.card.write_text(json.dumps(card, indent=2) + "\n")
     return results
 
 

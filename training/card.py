@@ -102,6 +102,15 @@ def render_model_card(card: dict) -> str:
             f"| scribbles called blank, held-out pipeline cells | "
             f"{_pct(m['cells_scribble_called_blank'])} | 0 |",
         ]
+    if "speed" in card:
+        sp = card["speed"]
+        lines.append(
+            f"| ONNX Runtime, one thread, batch {sp['batch']} | "
+            f"{sp['classifier_cells_per_cpu_s']:,.0f} cells per CPU second "
+            f"({sp['classifier_vs_raw_session']:.2f} x a bare session, "
+            f"{sp['classifier_vs_clean_cell']:.0f} x cell cleaning; one run on a shared, "
+            "busy machine, repeated runs vary by about 15 %) | >= 5,000 |"
+        )
     lines += [
         f"| blank recall, model-space synthetic blanks | "
         f"{_pct(m['synthetic_blank_recall_model_space'])} | |",
