@@ -279,6 +279,15 @@ def test_python_m_idreader_runs_in_a_subprocess(exam_pdf, library, tmp_path) -> 
     assert json.loads(out.read_text())["results"] == library.to_dict()["results"]
 
 
+def test_user_guide_states_the_current_defaults() -> None:
+    guide = (ROOT / "docs" / "user-guide.md").read_text(encoding="utf-8")
+    defaults = ReaderConfig()
+    assert f"(default {defaults.confidence_threshold})" in guide
+    assert f"`--threshold`, default {defaults.confidence_threshold})" in guide
+    assert f"(default {defaults.dpi}; 72 to 1200)" in guide
+    assert f"processes (default {defaults.workers})" in guide
+
+
 def test_version(capsys) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"idreader {__version__}"
