@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from chromium import Browser
 
 DATA = Path(__file__).parent / "data"
 
@@ -20,3 +22,11 @@ def mnist() -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """A real headless Chromium (fails, never skips, when it is not installed)."""
+    chromium = Browser(tmp_path_factory.mktemp("chromium-profile"))
+    yield chromium
+    chromium.close()

@@ -565,15 +565,6 @@ def test_serve_runs_the_service_on_loopback(tmp_path) -> None:
 # --- the web page in a real browser --------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    from test_report import Browser  # the report tests' DevTools-pipe driver
-
-    chromium = Browser(tmp_path_factory.mktemp("chromium-profile"))
-    yield chromium
-    chromium.close()
-
-
 def test_page_offers_the_scan_form(server, browser) -> None:
     got = browser.evaluate(
         server + "/",
