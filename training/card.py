@@ -108,8 +108,8 @@ def render_model_card(card: dict) -> str:
             f"| ONNX Runtime, one thread, batch {sp['batch']} | "
             f"{sp['classifier_cells_per_cpu_s']:,.0f} cells per CPU second "
             f"({sp['classifier_vs_raw_session']:.2f} x a bare session, "
-            f"{sp['classifier_vs_clean_cell']:.0f} x cell cleaning; one run on a shared, "
-            "busy machine, repeated runs vary by about 15 %) | >= 5,000 |"
+            f"{sp['classifier_vs_clean_cell']:.0f} x cell cleaning; one run on a shared "
+            "machine whose load moves these figures by tens of percent) | >= 5,000 |"
         )
     lines += [
         f"| blank recall, model-space synthetic blanks | "
@@ -117,6 +117,8 @@ def render_model_card(card: dict) -> str:
         f"| worst moderate robustness condition | {_pct(m['robustness_min_moderate'])} | >= 99 % |",
         f"| ONNX Runtime vs torch, max abs logit difference | "
         f"{m['onnx_vs_torch_max_abs_logit_diff']:.1e} | <= 1e-4 |",
+        "",
+        f"Held-out pipeline cells: {m.get('cells_test_source', 'see training/README.md')}.",
         "",
         "### Robustness (MNIST test, 10,000 digits per condition)",
         "",

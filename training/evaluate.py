@@ -274,6 +274,7 @@ HEADLINE_KEYS = (
     "cells_blank_recall_with_ink",
     "cells_errors",
     "cells_confident_errors",
+    "cells_test_source",
     "robustness_min_moderate",
 )
 
@@ -296,6 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     p.add_argument("--cells", default=None, help="cell cache prefix (uses <prefix>_test.npz)")
     p.add_argument("--out", default="runs/eval")
+    p.add_argument("--cells-note", default="", help="where the held-out cells came from")
     p.add_argument("--card", default=None, help="model card JSON to update")
     args = p.parse_args(argv)
     report = evaluate(
@@ -304,6 +306,9 @@ def main(argv: list[str] | None = None) -> None:
         cells_prefix=Path(args.cells) if args.cells else None,
         out=Path(args.out),
     )
+    if args.cells_note:
+        report["cells_test_source"] = args.cells_note
+        (Path(args.out) / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     if args.card:
         update_card(Path(args.card), report)
 
