@@ -142,6 +142,7 @@ def build_cache(
     n_val: int = 5000,
     split_seed: int = 0,
     seed: int = 0,
+    parts: tuple[str, ...] = ("train", "val", "test"),
 ) -> dict[str, Path]:
     """Write train/val/test cell caches ``<out>_{part}.npz``; returns their paths.
 
@@ -152,7 +153,7 @@ def build_cache(
     """
     train_digits, val_digits = train_val_split(load_mnist(data_dir), n_val=n_val, seed=split_seed)
     half = len(val_digits) // 2
-    parts = {
+    plan = {
         "train": (train_digits.images, train_digits.labels, strips, seed + 101),
         "val": (val_digits.images[:half], val_digits.labels[:half], strips // 10, seed + 202),
         "test": (val_digits.images[half:], val_digits.labels[half:], strips // 10, seed + 303),
@@ -160,7 +161,9 @@ def build_cache(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, (images, labels, n, part_seed) in parts.items():
+    for name, (images, labels, n, part_seed) in plan.items():
+        if name not in parts:
+            continue
         examples = strip_cells(
             images, labels, n, rng=np.random.default_rng(part_seed), source=f"cells_{name}"
         )
@@ -179,9 +182,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--strips", type=int, default=9000, help="training strips (4-10 boxes)")
     p.add_argument("--split-seed", type=int, default=0, help="= the training run's --seed")
     p.add_argument("--seed", type=int, default=0, help="rendering seed")
+    p.add_argument("--parts", default="train,val,test", help="which caches to write")
     args = p.parse_args(argv)
     build_cache(
-        args.data_dir, args.out, strips=args.strips, split_seed=args.split_seed, seed=args.seed
+        args.data_dir,
+        args.out,
+        strips=args.strips,
+        split_seed=args.split_seed,
+        seed=args.seed,
+        parts=tuple(args.parts.split(",")),
     )
 
 
