@@ -24,7 +24,9 @@ from training.blanks import blank_cells, scribble_cells, scribble_target  # noqa
 from training.calibrate import expected_calibration_error, fit_temperature, softmax  # noqa: E402
 from training.cells_data import strip_cells  # noqa: E402
 from training.data import BLANK, load_mnist, train_val_split  # noqa: E402
+from training.evaluate import confusion, per_class_metrics  # noqa: E402
 from training.export import build_parser, run_export  # noqa: E402
+from training.figures import draw_confusion, save_gallery  # noqa: E402
 from training.make_test_slice import make_test_slice  # noqa: E402
 from training.models import ARCHITECTURES, build_model, count_parameters  # noqa: E402
 from training.schedule import Progress, one_cycle  # noqa: E402
@@ -213,3 +215,22 @@ def test_progress_follows_the_time_budget_when_it_binds() -> None:
     progress.load_state_dict({"steps": 999, "seconds": 0.0})
     progress.step()
     assert progress.done  # the step limit binds when time is left
+
+
+def test_evaluation_metrics_and_figures(tmp_path: Path) -> None:
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    pred = np.array([0, 1, 1, 1, 2, BLANK])
+    metrics = per_class_metrics(pred, labels)
+    assert metrics["1"] == pytest.approx(
+        {"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2}
+    )
+    assert metrics["blank"]["precision"] == 0.0
+    matrix = confusion(pred, labels)
+    assert matrix.sum() == 6 and matrix[0, 1] == 1 and matrix[2, BLANK] == 1
+    draw_confusion(matrix, tmp_path / "c.png")
+    save_gallery(np.ones((3, 28, 28), np.float32), tmp_path / "g.png", per_row=2)
+    import cv2
+
+    assert cv2.imread(str(tmp_path / "c.png")).shape == (60 + 10 * 48 + 10, 60 + 11 * 48 + 10, 3)
+    gallery = cv2.imread(str(tmp_path / "g.png"), cv2.IMREAD_GRAYSCALE)
+    assert gallery.shape == (180, 180) and gallery.max() == 255
