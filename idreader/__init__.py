@@ -14,6 +14,7 @@ from .config import ReaderConfig
 from .errors import ConfigError, IDReaderError, InputError, ModelError
 
 if TYPE_CHECKING:
+    from .classlist import Student, load_classlist
     from .reader import Reader, read_ids
     from .results import DigitResult, Match, PageResult, ScanResult
 
@@ -24,6 +25,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Reader": "reader",
     "read_ids": "reader",
+    "Student": "classlist",
+    "load_classlist": "classlist",
     "DigitResult": "results",
     "Match": "results",
     "PageResult": "results",
@@ -41,7 +44,9 @@ __all__ = [
     "Reader",
     "ReaderConfig",
     "ScanResult",
+    "Student",
     "__version__",
+    "load_classlist",
     "read_ids",
 ]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .assemble import BLANK
-from .config import DEFAULT_CONFIDENCE_THRESHOLD
+from .config import DEFAULT_CONFIDENCE_THRESHOLD, DEFAULT_OFF_LIST_PRIOR
 from .errors import InputError
 from .matching import assign, log_likelihoods, log_posteriors
 from .results import Match
@@ -30,8 +30,6 @@ logger = logging.getLogger(__name__)
 
 #: Accepted headers of the ID column (compared case-insensitively).
 ID_COLUMNS = ("id", "student_id", "studentNumber")
-#: Default prior probability that a page's writer is not on the class list.
-DEFAULT_OFF_LIST_PRIOR = 0.01
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -12,6 +13,11 @@ from .errors import ConfigError
 #: Chosen from measured data (docs/accuracy.md): it keeps unflagged wrong IDs rare
 #: while sending few correct pages to a human.
 DEFAULT_CONFIDENCE_THRESHOLD = 0.9
+
+#: Default prior probability that a page's writer is not on the class list. At 0.001 an
+#: off-list writer whose ID is one digit from a listed one was matched without a flag;
+#: at 0.01 none was (docs/accuracy.md).
+DEFAULT_OFF_LIST_PRIOR = 0.01
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,11 @@ class ReaderConfig:
         A digit whose top two probabilities are closer than this is ``ambiguous_digit``.
     id_pattern : str or None
         Optional regular expression the whole ID must match (``re.fullmatch``).
+    check_digit : callable or None
+        Optional ``check_digit(id) -> bool``; IDs for which it is False are invalid. A
+        module-level function, so that worker processes can receive it.
+    off_list_prior : float
+        Prior probability that a page's writer is not on the class list (0 < p < 1).
     workers : int
         Processes used to render pages and find grids (1 = in-process).
     batch_pages : int
@@ -52,6 +63,8 @@ class ReaderConfig:
     confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
     ambiguity_margin: float = 0.2
     id_pattern: str | None = None
+    check_digit: Callable[[str], bool] | None = None
+    off_list_prior: float = DEFAULT_OFF_LIST_PRIOR
     workers: int = 1
     batch_pages: int = 32
     keep_images: bool = False
@@ -69,6 +82,10 @@ class ReaderConfig:
             )
         if not 0.0 <= self.ambiguity_margin <= 1.0:
             raise ConfigError(f"ambiguity_margin must be in [0, 1], got {self.ambiguity_margin}")
+        if not 0.0 < self.off_list_prior < 1.0:
+            raise ConfigError(f"off_list_prior must be in (0, 1), got {self.off_list_prior}")
+        if self.check_digit is not None and not callable(self.check_digit):
+            raise ConfigError("check_digit must be a function id -> bool")
         if self.workers < 1:
             raise ConfigError(f"workers must be >= 1, got {self.workers}")
         if self.batch_pages < 1:

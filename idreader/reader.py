@@ -254,6 +254,7 @@ class Reader:
             confidence_threshold=config.confidence_threshold,
             ambiguity_margin=config.ambiguity_margin,
             id_pattern=config.id_pattern,
+            check_digit=config.check_digit,
         )
         points_per_pixel = 72.0 / page.dpi
         box = tuple(float(v) * points_per_pixel for v in page.grid.box)
@@ -285,6 +286,7 @@ class Reader:
             students,
             confirmed=confirmed,
             confidence_threshold=self.config.confidence_threshold,
+            off_list_prior=self.config.off_list_prior,
         )
         matched = []
         for result, found, extra in zip(

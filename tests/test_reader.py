@@ -196,3 +196,22 @@ def test_with_options_shares_the_model_session(reader, exam_pdf):
     assert reader.config.confidence_threshold != 0.999  # the original is untouched
     rows = strict.read(exam_pdf).results
     assert all("low_confidence" in r.reasons for r in rows if r.confidence < 0.999)
+
+
+def _reject_all(student_id: str) -> bool:
+    return False
+
+
+def test_check_digit_reaches_the_assembly(reader, exam_pdf):
+    rows = reader.with_options(check_digit=_reject_all).read(exam_pdf).results
+    # no ID passes the check, so nothing is read and every page says why
+    assert all(r.student_id is None and "unexpected_length" in r.reasons for r in rows)
+
+
+def test_off_list_prior_reaches_the_matcher(reader, exam_pdf):
+    students = [Student(sid) for sid in IDS]
+    sure = reader.with_options(off_list_prior=0.001).read(exam_pdf, classlist=students)
+    wary = reader.with_options(off_list_prior=0.5).read(exam_pdf, classlist=students)
+    pairs = list(zip(sure.results, wary.results, strict=True))
+    assert all(a.match.confidence >= b.match.confidence for a, b in pairs)
+    assert any(a.match.confidence > b.match.confidence for a, b in pairs)
