@@ -10,13 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from idreader import Reader, ReaderConfig, __version__
 from idreader.cli import format_table, main
 from idreader.results import CSV_COLUMNS, PageResult, ScanResult
-from idreader.synth import DigitBank, Distortion, Layout, make_page, write_pdf
+from idreader.synth import write_pdf
 
 IDS = ["31415926", "27182818", "01234567", "90817263"]
 ROOT = Path(__file__).parent.parent
@@ -24,21 +23,9 @@ SUMMARY = re.compile(r"idreader: (\d+) pages, (\d+) read, (\d+) flagged, (\d+) e
 
 
 @pytest.fixture(scope="module")
-def exam_pdf(tmp_path_factory: pytest.TempPathFactory, mnist) -> Path:
+def exam_pdf(tmp_path_factory: pytest.TempPathFactory, scanned_pages) -> Path:
     """Four mildly distorted scanned covers, one ID each, as a real PDF."""
-    images, labels = mnist
-    rng = np.random.default_rng(5)
-    bank = DigitBank(images, labels, rng=rng)
-    pages = [
-        make_page(
-            sid,
-            bank,
-            layout=Layout(kind="table"),
-            distortion=Distortion(skew=float(rng.uniform(-2, 2)), blur=0.5, noise=3.0),
-            rng=rng,
-        ).image
-        for sid in IDS
-    ]
+    pages = scanned_pages(IDS, seed=5)
     path = tmp_path_factory.mktemp("exam") / "exam.pdf"
     write_pdf(pages, path, dpi=200)
     return path

@@ -10,7 +10,7 @@ import pytest
 
 from idreader import Reader, ReaderConfig, read_ids
 from idreader.classlist import Student
-from idreader.synth import DigitBank, Distortion, Layout, make_page, write_pdf
+from idreader.synth import DigitBank, Distortion, make_page, write_pdf
 
 IDS = ["31415926", "27182818", "01234567", "16180339", "55501234", "90817263"]
 
@@ -22,19 +22,9 @@ def bank(mnist) -> DigitBank:
 
 
 @pytest.fixture(scope="module")
-def exam_pdf(tmp_path_factory, bank) -> Path:
+def exam_pdf(tmp_path_factory, scanned_pages) -> Path:
     """Six mildly distorted scanned pages, one ID each, as a real PDF."""
-    rng = np.random.default_rng(11)
-    pages = [
-        make_page(
-            sid,
-            bank,
-            layout=Layout(kind="table"),
-            distortion=Distortion(skew=float(rng.uniform(-3, 3)), blur=0.6, noise=4.0),
-            rng=rng,
-        ).image
-        for sid in IDS
-    ]
+    pages = scanned_pages(IDS, seed=11, bank_seed=7, skew=3.0, blur=0.6, noise=4.0)
     path = tmp_path_factory.mktemp("exam") / "exam.pdf"
     write_pdf(pages, path, dpi=200)
     return path

@@ -33,27 +33,15 @@ from idreader.classifier import DigitClassifier
 from idreader.server import ServiceLimits, create_app
 from idreader.server_jobs import JobStore
 from idreader.server_upload import receive_upload, sanitise_label, sniff_kind
-from idreader.synth import DigitBank, Distortion, Layout, make_page, write_pdf
+from idreader.synth import write_pdf
 
 IDS = ["31415926", "27182818", "01234567", "16180339"]
 UPLOAD_LIMIT = 4 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def pages(mnist) -> list[np.ndarray]:
-    images, labels = mnist
-    bank = DigitBank(images, labels, rng=np.random.default_rng(7))
-    rng = np.random.default_rng(11)
-    return [
-        make_page(
-            sid,
-            bank,
-            layout=Layout(kind="table"),
-            distortion=Distortion(skew=float(rng.uniform(-2, 2)), blur=0.5, noise=3.0),
-            rng=rng,
-        ).image
-        for sid in IDS
-    ]
+def pages(scanned_pages) -> list[np.ndarray]:
+    return scanned_pages(IDS, seed=11, bank_seed=7)
 
 
 @pytest.fixture(scope="module")
