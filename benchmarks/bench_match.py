@@ -21,10 +21,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from timing import best_of
 
 from idreader.classlist import Student, match
 from idreader.matching import log_likelihoods
@@ -51,16 +51,6 @@ def simulate(
         pages.append(p / p.sum(axis=1, keepdims=True))
         truth.append(None if is_off else sid)
     return pages, students, truth
-
-
-def best_of(repeats: int, fn):
-    """(best wall time of ``repeats`` calls, the last call's value)."""
-    best, value = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        value = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, value
 
 
 def main() -> None:

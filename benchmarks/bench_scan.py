@@ -20,10 +20,10 @@ from __future__ import annotations
 import argparse
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from timing import best_of
 
 from idreader import Reader
 from idreader.assemble import assemble
@@ -47,16 +47,6 @@ def make_exam(path: Path, n_pages: int, dpi: int, seed: int = 0) -> None:
         )
         pages.append(make_page(sid, bank, layout=Layout(), distortion=distortion, rng=rng).image)
     write_pdf(pages, path, dpi=dpi)
-
-
-def best_of(repeats: int, fn):
-    """(best wall time of ``repeats`` calls, the last call's value)."""
-    best, value = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        value = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, value
 
 
 def main() -> None:
