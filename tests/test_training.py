@@ -234,3 +234,35 @@ def test_evaluation_metrics_and_figures(tmp_path: Path) -> None:
     assert cv2.imread(str(tmp_path / "c.png")).shape == (60 + 10 * 48 + 10, 60 + 11 * 48 + 10, 3)
     gallery = cv2.imread(str(tmp_path / "g.png"), cv2.IMREAD_GRAYSCALE)
     assert gallery.shape == (180, 180) and gallery.max() == 255
+
+
+def test_init_starts_from_given_weights(quick_run, idx_dir: Path, tmp_path: Path) -> None:
+    # With a vanishing LR the fine-tuned run must keep the given weights (BN buffers
+    # may move, parameters may not), which shows --init loaded them.
+    argv = ["--quick", "--data-dir", str(idx_dir), "--out", str(tmp_path)]
+    argv += ["--init", str(quick_run.out_dir / "model.pt"), "--lr", "1e-12", "--p-thin", "0.3"]
+    args = parse_args(argv)
+    args.subset = 300  # --quick sets 3,000; a few steps are enough here
+    assert args.p_thin == 0.3 and parse_args([]).p_thin == AugmentConfig().p_thin
+    tuned = train(args)
+    for (name, a), b in zip(
+        quick_run.model.named_parameters(), tuned.model.parameters(), strict=True
+    ):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0, msg=name)
+    assert tuned.history["epochs"][0]["val_acc"] > 0.5
+
+
+def test_export_note_reaches_the_rendered_card(quick_run, tmp_path: Path) -> None:
+    from training.card import render_model_card
+
+    args = export_args(quick_run.out_dir, tmp_path / "digits.onnx", tmp_path / "digits.json")
+    args.note = "0.0.test is a fine-tune of 0.0.base."
+    card = run_export(args)
+    assert card["training"]["note"] == args.note
+    # the renderer needs the figures that evaluate.py would have merged in
+    card["metrics"] |= dict.fromkeys(
+        ["mnist_test_accuracy", "mnist_test_first2000_accuracy", "robustness_min_moderate"], 0.99
+    )
+    card["metrics"] |= {"mnist_test_ece_before": 0.01, "mnist_test_ece_after": 0.01}
+    card["metrics"] |= {"mnist_test_called_blank": 0, "synthetic_blank_recall_model_space": 1.0}
+    assert args.note in render_model_card(card)

@@ -173,6 +173,8 @@ def render_model_card(card: dict) -> str:
         f"`{tr['command']}`. Full recipe: `training/README.md`.",
         "",
     ]
+    if tr.get("note"):  # provenance, e.g. which model a fine-tune started from
+        lines += [tr["note"], ""]
     return "\n".join(lines)
 
 

@@ -193,6 +193,8 @@ def run_export(args: argparse.Namespace) -> dict:
             "onnx_vs_torch_max_abs_logit_diff": diff,
         },
     }
+    if args.note:
+        card["training"]["note"] = args.note
     if args.comparison:
         card["architecture_comparison"] = json.loads(Path(args.comparison).read_text())
     card_path = Path(args.card)
@@ -214,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--training-data", default=None, help="default: described from the run")
     p.add_argument("--train-command", default="", help="the command that trained the run")
     p.add_argument("--comparison", default=None, help="JSON from training.compare, for the card")
+    p.add_argument(
+        "--note", default="", help="provenance sentence for the card (e.g. what was fine-tuned)"
+    )
     return p
 
 

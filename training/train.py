@@ -5,6 +5,9 @@ Usage (from the repository root)::
     python -m training.train --data-dir ../shared/data/mnist --arch cnn3 --epochs 12 \
         --cells runs/cells/synth --out runs/full
     python -m training.train --quick --out runs/quick     # < 2 min on one core
+    # fine-tune shipped weights on new cells with a low LR
+    python -m training.train --arch blocks4 --init runs/full/model.pt --lr 3e-4 \
+        --budget-minutes 20 --cells runs/cells_v11/cur10 --out runs/finetune
 
 Writes into ``--out``: ``model.pt`` (state dict of the best-validation epoch),
 ``checkpoint.pt`` (last epoch, with optimiser, to resume), ``val.npz`` (the validation
@@ -92,7 +95,7 @@ def _train_epoch(
     targets = torch.from_numpy(train_set.targets)
     steps = int(np.ceil(len(images) / args.batch_size))
     order = torch.randperm(len(images), generator=generator)
-    aug_cfg = AugmentConfig()
+    aug_cfg = AugmentConfig(p_thin=args.p_thin)
     logged, running = [], 0.0
     model.train()
     for step in range(steps):
@@ -137,7 +140,13 @@ def train(args: argparse.Namespace) -> TrainResult:
     val_set.save(out / "val.npz")
     log.info("train %d examples, val %d", len(train_set), len(val_set))
     # channels-last convolutions train ~1.6x faster on CPU (oneDNN).
-    model = build_model(args.arch).to(memory_format=torch.channels_last)
+    model = build_model(args.arch)
+    if args.init is not None:
+        # Fine-tuning: start from given weights (e.g. a shipped model.pt); the EMA below
+        # copies them, so validation starts from the given model, not from noise.
+        model.load_state_dict(torch.load(args.init, weights_only=True))
+        log.info("initial weights from %s", args.init)
+    model = model.to(memory_format=torch.channels_last)
     # The exponential moving average of the weights (BN buffers included) is what gets
     # validated and saved: it generalises better than the last step's weights.
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True)
@@ -230,6 +239,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--resume", action="store_true", help="continue from checkpoint.pt")
+    p.add_argument(
+        "--init",
+        default=None,
+        help="start from these weights (a model.pt state dict of the same --arch): fine-tuning",
+    )
+    p.add_argument(
+        "--p-thin",
+        type=float,
+        default=AugmentConfig.p_thin,
+        help="probability of thinning (2x2 erosion) a training image",
+    )
     p.add_argument(
         "--quick", action="store_true", help="smoke run: 3,000 digits, 1 epoch, 1 thread (< 2 min)"
     )
