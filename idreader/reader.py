@@ -99,18 +99,9 @@ def _extract(page: Page, config: ReaderConfig) -> _PageCells:
         )
 
 
-def _extract_chunk(
-    source: Source, name: str, pages: Sequence[int], config: ReaderConfig
-) -> list[_PageCells]:
+def _extract_chunk(source: Source, pages: Sequence[int], config: ReaderConfig) -> list[_PageCells]:
     """Worker-process task: render and extract some pages of one source."""
-    return [
-        _extract(page, config)
-        for page in iter_pages(source, dpi=config.dpi, name=name, pages=pages)
-    ]
-
-
-def _source_name(source: Source) -> str:
-    return "<bytes>" if isinstance(source, bytes) else str(source)
+    return [_extract(page, config) for page in iter_pages(source, dpi=config.dpi, pages=pages)]
 
 
 def _sources(inputs: Inputs) -> list[Source]:
@@ -188,10 +179,11 @@ class Reader:
             load_classlist(classlist) if isinstance(classlist, (str, os.PathLike)) else classlist
         )
         sources = _sources(inputs)
-        total = sum(count_pages(s) for s in sources)
+        counts = [count_pages(s) for s in sources]
+        total = sum(counts)
         results: list[PageResult] = []
         page_probs: list[np.ndarray | None] = []
-        for batch in _batched(self._extract_all(sources), self.config.batch_pages):
+        for batch in _batched(self._extract_all(sources, counts), self.config.batch_pages):
             for result, probs in self._classify(batch):
                 results.append(result)
                 page_probs.append(probs)
@@ -207,18 +199,18 @@ class Reader:
             model_version=self.classifier.info.version,
         )
 
-    def _extract_all(self, sources: list[Source]) -> Iterator[_PageCells]:
+    def _extract_all(self, sources: list[Source], counts: list[int]) -> Iterator[_PageCells]:
+        """Per-page stages over every page, in order; ``counts`` are the sources' pages."""
         config = self.config
         if config.workers == 1:
             for source in sources:
-                for page in iter_pages(source, dpi=config.dpi, name=_source_name(source)):
+                for page in iter_pages(source, dpi=config.dpi):
                     yield _extract(page, config)
             return
         tasks = [
-            (source, _source_name(source), numbers[i : i + _CHUNK_PAGES])
-            for source in sources
-            for numbers in [list(range(1, count_pages(source) + 1))]
-            for i in range(0, len(numbers), _CHUNK_PAGES)
+            (source, range(first, min(first + _CHUNK_PAGES, count + 1)))
+            for source, count in zip(sources, counts, strict=True)
+            for first in range(1, count + 1, _CHUNK_PAGES)
         ]
         # spawn, not fork: the parent may hold ONNX Runtime and server threads.
         import multiprocessing
