@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 try:
     from fastapi import FastAPI, Request
@@ -44,6 +44,7 @@ from .server_page import APP_JS, INDEX_HTML, PAGE_CSP, REPORT_CSP
 from .server_scan import ScanService, load_students
 from .server_upload import Upload, receive_upload
 
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 __all__ = ["SERVICE_CONFIG", "ServiceError", "ServiceLimits", "create_app", "serve"]
@@ -192,15 +193,19 @@ def create_app(
             "metadata": dict(info.metadata),
         }
 
-    @app.post("/v1/scan", openapi_extra=_UPLOAD_SCHEMA)
-    async def scan(request: Request) -> JSONResponse:
-        """Read the uploaded scan now and return the result JSON (DESIGN.md contract)."""
+    async def _accept(request: Request, start: Callable[..., T]) -> T:
+        """Receive the upload and hand it to ``start``, which then owns its files."""
         upload, config, students = await _receive(request, service)
         try:
-            future = service.scan(upload, config, students)
+            return start(upload, config, students)
         except BaseException:
             upload.remove()
             raise
+
+    @app.post("/v1/scan", openapi_extra=_UPLOAD_SCHEMA)
+    async def scan(request: Request) -> JSONResponse:
+        """Read the uploaded scan now and return the result JSON (DESIGN.md contract)."""
+        future = await _accept(request, service.scan)
         # shield: a client that hangs up must not cancel a queued scan, whose own
         # clean-up (files, its place) runs only when it runs.
         result = await asyncio.shield(asyncio.wrap_future(future))
@@ -209,12 +214,7 @@ def create_app(
     @app.post("/v1/jobs", status_code=202, openapi_extra=_UPLOAD_SCHEMA)
     async def create_job(request: Request) -> JSONResponse:
         """Queue the uploaded scan as a job; poll ``GET /v1/jobs/{id}``."""
-        upload, config, students = await _receive(request, service)
-        try:
-            job = service.start_job(upload, config, students)
-        except BaseException:
-            upload.remove()
-            raise
+        job = await _accept(request, service.start_job)
         return JSONResponse(
             job.to_dict(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
         )

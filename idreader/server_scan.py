@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 from .classifier import ModelInfo
@@ -106,11 +106,16 @@ class ScanService:
         self._closing = threading.Event()
 
     def reader(self, config: ReaderConfig) -> Reader:
-        """The shared Reader for ``config``, created on first use (loads the model)."""
+        """The shared Reader for ``config``; every option set shares one model session."""
         with self._readers_lock:
             reader = self._readers.get(config)
             if reader is None:
-                reader = Reader(config)
+                base = self._readers.get(self.config)
+                if base is None:
+                    base = self._readers[self.config] = Reader(self.config)
+                # Other options share the base Reader's model session (no second load).
+                options = {f.name: getattr(config, f.name) for f in fields(config)}
+                reader = base if config == self.config else base.with_options(**options)
                 self._readers[config] = reader
                 if len(self._readers) > _MAX_READERS:
                     # The base Reader stays: /v1/model must never wait for a model load.

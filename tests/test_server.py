@@ -660,3 +660,12 @@ def test_worker_task_example_returns_the_contract_json(
     assert task["get_reader"]() is task["get_reader"]()  # one Reader per process
     assert task["get_reader"]().config.id_length == 8
     assert json.loads(json.dumps(out)) == out  # plain JSON, as a queue needs
+
+
+def test_option_sets_share_one_model_session() -> None:
+    service = create_app(ReaderConfig(id_length=8)).state.service
+    base = service.reader(service.config)
+    other = service.reader(ReaderConfig(id_length=None, dpi=300))
+    assert other.config.dpi == 300 and other.config.id_length is None
+    assert other.classifier is base.classifier
+    assert service.reader(service.config) is base
