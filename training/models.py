@@ -54,6 +54,20 @@ def cnn3(*, dropout: float = 0.25) -> nn.Sequential:
     )
 
 
+def _tail(dropout: float) -> list[nn.Module]:
+    """Blocks 3 and 4 and the head shared by the four-block designs (7x7 input)."""
+    return [
+        *_conv_bn(32, 64),
+        *_conv_bn(64, 64),
+        nn.MaxPool2d(2),  # 3x3
+        *_conv_bn(64, 128),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(128, NUM_CLASSES),
+    ]
+
+
 def blocks4(*, dropout: float = 0.2) -> nn.Sequential:
     """Four blocks, 16-32-64-128 wide, ~145k parameters.
 
@@ -69,14 +83,7 @@ def blocks4(*, dropout: float = 0.2) -> nn.Sequential:
         *_conv_bn(16, 32, stride=2),  # 14x14
         *_conv_bn(32, 32),
         nn.MaxPool2d(2),  # 7x7
-        *_conv_bn(32, 64),
-        *_conv_bn(64, 64),
-        nn.MaxPool2d(2),  # 3x3
-        *_conv_bn(64, 128),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Dropout(dropout),
-        nn.Linear(128, NUM_CLASSES),
+        *_tail(dropout),
     )
 
 
@@ -91,14 +98,7 @@ def blocks4_pool(*, dropout: float = 0.2) -> nn.Sequential:
         *_conv_bn(16, 32),
         *_conv_bn(32, 32),
         nn.MaxPool2d(2),  # 7x7
-        *_conv_bn(32, 64),
-        *_conv_bn(64, 64),
-        nn.MaxPool2d(2),  # 3x3
-        *_conv_bn(64, 128),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Dropout(dropout),
-        nn.Linear(128, NUM_CLASSES),
+        *_tail(dropout),
     )
 
 
