@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
@@ -99,8 +99,3 @@ class ReaderConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, Path):
                 object.__setattr__(self, name, Path(value))
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        """Names of all options, e.g. to map keyword arguments onto a config."""
-        return [f.name for f in fields(cls)]

@@ -74,12 +74,6 @@ def binarize(small: np.ndarray) -> np.ndarray:
     return np.where(ink, np.uint8(255), np.uint8(0))
 
 
-def _rect_angle(points: np.ndarray) -> float:
-    """Angle of a min-area rectangle, folded into [-45, 45) degrees."""
-    (_, _), (_, _), angle = cv2.minAreaRect(points)
-    return (angle + 45.0) % 90.0 - 45.0
-
-
 def estimate_skew(ink: np.ndarray) -> float:
     """Dominant angle (degrees, folded into [-45, 45)) of box-like shapes on the page.
 

@@ -44,9 +44,3 @@ def test_paths_are_converted_and_config_is_frozen_and_hashable(tmp_path):
     with pytest.raises(AttributeError):
         config.dpi = 300  # type: ignore[misc]
     assert hash(config) == hash(ReaderConfig(debug_dir=tmp_path, model_path=tmp_path / "m.onnx"))
-
-
-def test_field_names_cover_every_option():
-    assert {"dpi", "id_length", "workers", "debug_dir", "off_list_prior"} <= set(
-        ReaderConfig.field_names()
-    )
