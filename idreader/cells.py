@@ -8,9 +8,11 @@ every box goes through the same recipe here, after the scan is cleaned up:
 1. warp the box to an upright crop with a margin around it (:func:`clean_cells`);
 2. measure paper level and noise, keep ink by hysteresis thresholding (faint pencil
    strokes survive as long as they are connected to clearly dark ones);
-3. remove the ruled border lines in the margin, drop specks and anything that lies
-   outside the box, keep every stroke of a multi-stroke digit and the part of a digit
-   that crosses into the border;
+3. remove the ruled border lines in the margin (tilted or broken ones too, and what a
+   line leaves behind), drop specks and anything that lies outside the box, keep
+   every stroke of a multi-stroke digit and the part of a digit that crosses into the
+   border; a stroke that crosses into a neighbouring box goes to one box only
+   (:func:`clean_cells` looks at the whole row for that);
 4. normalise the ink to [0, 1] and place it MNIST-style.
 
 An empty box comes out as an all-zero image: the classifier learns "blank" from these.
@@ -18,6 +20,7 @@ An empty box comes out as an all-zero image: the classifier learns "blank" from 
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -37,6 +40,9 @@ CROP_SIDE = 56
 CROP_PAD = 0.35
 #: Smallest ink contrast (0-255) that counts as a stroke and as a stroke's core.
 MIN_LOW, MIN_HIGH = 22.0, 45.0
+#: Tilts (rows per column) tried for a ruled line, least tilted first: a box's quad a
+#: few per cent off its true corners tilts the walls in the crop by up to about 0.12.
+TILTS = np.array([0.0, -0.04, 0.04, -0.08, 0.08, -0.12, 0.12])
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,11 @@ def box_crop(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     >>> box_crop(page, np.array([[10, 10], [40, 10], [40, 40], [10, 40]], np.float32)).shape
     (96, 96)
     """
+    return _warp_box(image, quad)[0]
+
+
+def _warp_box(image: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`box_crop`'s crop and the perspective matrix (page to crop) that made it."""
     quad = np.asarray(quad, np.float32)
     width = float(np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2
     height = float(np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2
@@ -78,13 +89,43 @@ def box_crop(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     pad = round(CROP_PAD * CROP_SIDE)
     dst = np.float32([[pad, pad], [pad + w, pad], [pad + w, pad + h], [pad, pad + h]])
     m = cv2.getPerspectiveTransform(quad, dst)
-    return cv2.warpPerspective(
+    crop = cv2.warpPerspective(
         image,
         m,
         (w + 2 * pad, h + 2 * pad),
         flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )
+    return crop, m
+
+
+def _other_boxes(
+    quads: np.ndarray, index: int, m: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray:
+    """Where the grid's other boxes lie in the crop of box ``index``.
+
+    ``m`` maps the page to that crop (:func:`_warp_box`). Returns int32 (crop shape):
+    box ``j`` of the grid is numbered ``j + 1``, 0 is no other box.
+    """
+    corners = cv2.perspectiveTransform(np.asarray(quads, np.float32).reshape(-1, 1, 2), m)
+    out = np.zeros(shape, np.int32)
+    for j, corner in enumerate(np.round(corners.reshape(-1, 4, 2)).astype(np.int32)):
+        if j != index:
+            cv2.fillConvexPoly(out, corner, j + 1)
+    return out
+
+
+def _row_neighbours(shape: tuple[int, int], pad: int) -> np.ndarray:
+    """The boxes a lone crop is assumed to sit between: left and right of it, in a row.
+
+    Numbered 1 and 2 like the map of :func:`_other_boxes`.
+    """
+    h, w = shape
+    edge = max(2, pad // 4)
+    out = np.zeros(shape, np.int32)
+    out[pad : h - pad, : pad - edge] = 1
+    out[pad : h - pad, w - pad + edge :] = 2
+    return out
 
 
 def _hysteresis(contrast: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -97,15 +138,19 @@ def _hysteresis(contrast: np.ndarray, low: float, high: float) -> np.ndarray:
     return strong[labels]
 
 
-def _remove_border_lines(mask: np.ndarray, pad: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _remove_border_lines(
+    mask: np.ndarray, pad: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Erase the box's four ruled lines, and only the lines' own pixels.
 
     Each wall is handled by :func:`_remove_line` as the bottom wall of a flipped or
     transposed view; the horizontal walls go first, so that where they meet a vertical
     wall they are gone and do not look like strokes crossing it. Returns the cleaned
-    mask, the line pixels kept because a stroke crosses the line there, and where the
-    digit may lie: the box with a small tolerance, and up to a wall found further out
-    than the box edge.
+    mask, the line pixels kept because a stroke crosses the line there, where the digit
+    may lie (the box with a small tolerance, and up to a wall found further out than
+    the box edge), and which walls were found and erased at the box edge, no further
+    out than a quarter of the box (bool: bottom, top, right, left; a line further out
+    is the wall of the next box, and this one's was not found).
     """
     h, w = mask.shape
     # two rows and columns of paper around the crop, so that reads past an edge are 0
@@ -121,12 +166,14 @@ def _remove_border_lines(mask: np.ndarray, pad: int) -> tuple[np.ndarray, np.nda
         (lambda a: a[2:-2, 2:].T, lambda a: a.T),
         (lambda a: a[2:-2, :-2].T[::-1], lambda a: a.T[::-1]),
     )
-    for padded, plain in walls:
+    found = np.zeros(len(walls), bool)
+    for i, (padded, plain) in enumerate(walls):
         outer = _remove_line(padded(out), padded(crossings), pad)
         if outer is not None:
             near = plain(near_box)
             near[pad:outer, pad - edge : near.shape[1] - pad + edge] = True
-    return out[2:-2, 2:-2], (crossings & out)[2:-2, 2:-2], near_box
+            found[i] = outer - (near.shape[0] - pad) <= 0.25 * (min(h, w) - 2 * pad)
+    return out[2:-2, 2:-2], (crossings & out)[2:-2, 2:-2], near_box, found
 
 
 def _remove_line(mask: np.ndarray, crossings: np.ndarray, pad: int) -> int | None:
@@ -138,7 +185,7 @@ def _remove_line(mask: np.ndarray, crossings: np.ndarray, pad: int) -> int | Non
     edge. Its thickness and position are measured only in the columns where nothing
     touches it (the thinnest vertical runs through that row), so a stroke lying on the
     line does not widen it; a straight fit through those columns follows a slightly
-    tilted line.
+    tilted line, and a thin line tilted more is first laid flat (:func:`_wall_zones`).
 
     Then, column by column, only the line's band is erased. A stroke that goes on at
     least two pixels past both sides of the band crosses or lies on the line (it is
@@ -153,9 +200,9 @@ def _remove_line(mask: np.ndarray, crossings: np.ndarray, pad: int) -> int | Non
     """
     h, w = mask.shape[0] - 2, mask.shape[1]
     reach = pad + max(1, pad // 5)
-    zone = np.ascontiguousarray(mask[h - reach : h, pad : w - pad])
-    side = zone.shape[1]
-    profile = zone.sum(axis=1)
+    zones, tilts = _wall_zones(mask, h - reach, pad)
+    side = zones.shape[2]
+    profile = zones.sum(axis=2)[tilts, np.arange(reach)]
     most = int(profile.max())
     if most < 0.5 * side:
         return None
@@ -163,6 +210,7 @@ def _remove_line(mask: np.ndarray, crossings: np.ndarray, pad: int) -> int | Non
     # the box edge: further out may lie the wall of the next box.
     dense = np.flatnonzero(profile >= 0.8 * most)
     k = int(dense[np.argmin(np.abs(dense - (reach - pad)))])
+    zone, tilt = zones[tilts[k]], float(TILTS[tilts[k]])
     hit = zone[k]
     up = np.cumprod(zone[:k][::-1], axis=0).sum(axis=0)
     down = np.cumprod(zone[k + 1 :], axis=0).sum(axis=0)
@@ -180,7 +228,8 @@ def _remove_line(mask: np.ndarray, crossings: np.ndarray, pad: int) -> int | Non
     # The band's first row in every column, rounded (positive: + 0.5 and truncate).
     cols = np.arange(w)
     top = h - reach + k + 0.5 + c_mid - thickness / 2.0 - slope * (pad + x_mid)
-    start = (top + 0.5 + slope * cols).astype(np.intp).clip(h - reach, h)
+    start = (top + 0.5 + slope * cols + tilt * (cols - (w - 1) / 2)).astype(np.intp)
+    start = start.clip(h - reach, h)
     # Straighten the line: rows from two above the band to two below, in every column.
     rows = np.minimum(start + np.arange(-2, thickness + 2)[:, None], h + 1)
     strip = mask[rows, cols]
@@ -202,41 +251,239 @@ def _remove_line(mask: np.ndarray, crossings: np.ndarray, pad: int) -> int | Non
     return int(start[pad : w - pad].max()) + thickness
 
 
-def _keep_digit(
-    mask: np.ndarray, pad: int, crossings: np.ndarray, near_box: np.ndarray
-) -> np.ndarray:
-    """Components that form the digit: inside the box, stroke-like, near the main stroke.
+def _wall_zones(mask: np.ndarray, first: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows from ``first`` down, across the box, and the tilt that suits each row.
 
-    A part must have most of its pixels inside the box and span at least 15 % of the
-    box (a speck is a compact dot); the largest part must span 30 % (a digit is never
-    smaller). Other parts join it when close and not tiny, which keeps the separate
-    strokes of a 4, 5 or 7.
+    A thin line tilted by a tenth of a pixel per column spreads over several rows, none
+    of which holds half of it; shifting each column by whole rows lays it flat again.
+    When no row holds three quarters of the box as it is (a solid straight wall does),
+    the rows are sheared for every tilt in :data:`TILTS`, and each row takes its best
+    tilt: one that gains a quarter of the box per step (a thin tilted line gains more),
+    so that a digit stroke beside a straight line does not tilt the band. Returns bool
+    (tilts, rows, box width) and, per row, the index of its tilt. Reads past the last
+    row are paper (the last row of ``mask`` is).
     """
     h, w = mask.shape
+    zones = mask[None, first : h - 2, pad : w - pad]
+    if zones.sum(axis=2).max() >= 0.75 * zones.shape[2]:
+        return zones, np.zeros(zones.shape[1], np.intp)
+    zones = np.ravel(mask)[_tilt_index(h, w, first, pad)]
+    steps = np.abs(TILTS) / TILTS[2]
+    score = zones.sum(axis=2) - (0.25 * zones.shape[2] * steps)[:, None]
+    return zones, np.argmax(score, axis=0)
+
+
+@functools.lru_cache(maxsize=64)
+def _tilt_index(h: int, w: int, first: int, pad: int) -> np.ndarray:
+    """Flat indices into an (h, w) array for :func:`_wall_zones` (crops share a few sizes)."""
+    xs = np.arange(pad, w - pad)
+    shifts = np.rint(TILTS[:, None] * (xs - (w - 1) / 2)).astype(np.intp)
+    rows = (np.arange(first, h - 2)[None, :, None] + shifts[:, None, :]).clip(0, h - 1)
+    index = rows * w + xs
+    index.flags.writeable = False
+    return index
+
+
+@dataclass(frozen=True)
+class _Box:
+    """One crop after thresholding and line removal: its ink components and where each lies.
+
+    Attributes
+    ----------
+    contrast : np.ndarray
+        float32 (h, w) darkness above the paper level; ``low`` its stroke threshold.
+    pad : int
+        Margin (pixels) around the box interior.
+    near_box : np.ndarray
+        bool (h, w): where the digit may lie (:func:`_remove_border_lines`).
+    labels : np.ndarray
+        int32 (h, w): the component of every ink pixel, 0 for paper.
+    stats : np.ndarray
+        int32 (n, 5) OpenCV statistics of the components (label 0 is the paper).
+    own : np.ndarray
+        (n,) pixels of each component inside this box.
+    foreign, neighbour : np.ndarray
+        (n,) pixels inside the other box that holds most of the component, and that
+        box's number in the map of other boxes (0: none).
+    crossed : np.ndarray
+        bool (n,): the component crosses a ruled line.
+    candidate : np.ndarray
+        bool (n,): large enough for a stroke and not a wall remnant.
+    """
+
+    contrast: np.ndarray
+    low: float
+    pad: int
+    near_box: np.ndarray
+    labels: np.ndarray
+    stats: np.ndarray
+    own: np.ndarray
+    foreign: np.ndarray
+    neighbour: np.ndarray
+    crossed: np.ndarray
+    candidate: np.ndarray
+
+    @property
+    def side(self) -> int:
+        """The box interior's short side (pixels)."""
+        return min(self.labels.shape) - 2 * self.pad
+
+
+def _segment(crop: np.ndarray, pad_fraction: float, others: np.ndarray) -> _Box:
+    """Find the ink of a crop, remove the ruled lines and measure what is left.
+
+    ``others`` maps the crop's pixels to the grid's other boxes (1, 2, ... for each
+    box, 0 for none). A component must reach into the box, span at least 15 % of it
+    (a speck is a compact dot) and not be a wall remnant (:func:`_wall_remnants`) to
+    be a candidate for the digit.
+    """
+    gray = np.asarray(crop, np.float32)
+    if gray.ndim == 3:
+        gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
+        crop = gray.astype(np.uint8)
+    h, w = gray.shape
+    pad = int(round(pad_fraction * max(h, w)))
+    p50, p75, paper = _percentiles(crop, (50, 75, 90))
+    sigma = max(0.0, float(p75 - p50)) / 0.6745
+    contrast = np.clip(paper - gray, 0, None)
+    low, high = max(MIN_LOW, 3.0 * sigma), max(MIN_HIGH, 5.0 * sigma)
+    mask, crossings, near_box, found = _remove_border_lines(_hysteresis(contrast, low, high), pad)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    if n <= 1:
-        return np.zeros_like(mask)
-    # a wall that a stroke crosses is no reason to count the stroke outside the box
-    inside = crossings.copy()
-    inside[pad : h - pad, pad : w - pad] = True
-    inner_count = np.bincount(labels[inside], minlength=n)
-    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    inner = labels[pad : h - pad, pad : w - pad]
+    own = np.bincount(inner.ravel(), minlength=n)
+    beyond = others > 0
+    beyond[pad : h - pad, pad : w - pad] = False
+    boxes = int(others.max()) + 1
+    per_box = np.bincount(labels[beyond] * boxes + others[beyond], minlength=n * boxes)
+    per_box = per_box.reshape(n, boxes)
+    neighbour = per_box.argmax(axis=1)
+    crossed = np.zeros(n, bool)
+    crossed[labels[crossings]] = True
+    side = min(h, w) - 2 * pad
     extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
-    side = float(min(h, w) - 2 * pad)
     candidate = (
-        (inner_count >= 0.5 * area) & (area >= 0.004 * side * side) & (extent >= 0.15 * side)
+        (own > 0) & (stats[:, cv2.CC_STAT_AREA] >= 0.004 * side * side) & (extent >= 0.15 * side)
     )
     candidate[0] = False
+    candidate &= ~_wall_remnants(inner, candidate, found)
+    foreign = per_box[np.arange(n), neighbour]
+    return _Box(
+        contrast, low, pad, near_box, labels, stats, own, foreign, neighbour, crossed, candidate
+    )
+
+
+def _wall_remnants(inner: np.ndarray, candidate: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Candidates whose ink inside the box is only pieces of a box wall (bool per label).
+
+    ``inner`` is the label image of the box interior; ``found`` says which of its walls
+    (bottom, top, right, left) :func:`_remove_line` found and erased. A wall it did not
+    find is often broken into pieces too short or too far apart to count as a line:
+    what is left inside the box is a thin, straight piece along that edge, reaching at
+    most a tenth of the box into it and no thicker than a ruled line. Of a wall that
+    was erased, a ragged rim up to two pixels thick can be left. A component counts as
+    a remnant when every piece of it inside the box is one (it may go on outside, as a
+    wall does). A digit's stroke beside a wall reaches further in: a "1" written near
+    the edge is as thick as the pen and stands off the line; what is left of a stroke
+    that lay on an erased line is thicker than its rim.
+    """
+    h, w = inner.shape
+    side = min(h, w)
+    depth = max(3, round(0.1 * side))
+    # only a component that keeps out of the box's core can be one
+    suspect = candidate.copy()
+    suspect[inner[depth : h - depth, depth : w - depth]] = False
+    if not suspect.any():
+        return suspect
+    m, pieces, stats, _ = cv2.connectedComponentsWithStats(
+        suspect[inner].astype(np.uint8), connectivity=8
+    )
+    parent = np.zeros(m, np.intp)
+    parent[pieces.ravel()] = inner.ravel()
+    x0, y0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    remnant = np.zeros(m, bool)
+    # (near that edge, length along the wall, extent across it) for the four walls
+    walls = (
+        (y0 >= h - depth, bw, bh),
+        (y0 + bh <= depth, bw, bh),
+        (x0 >= w - depth, bh, bw),
+        (x0 + bw <= depth, bh, bw),
+    )
+    for (near, length, across), erased in zip(walls, found, strict=True):
+        thickness = area / length
+        remnant |= (
+            near
+            & (thickness <= (2.0 if erased else 0.1 * side))
+            & (across <= thickness + 0.12 * length + 1)
+        )
+    # a component is a remnant when none of its pieces inside the box is anything else
+    suspect[parent[1:][~remnant[1:]]] = False
+    return suspect
+
+
+def _owned(box: _Box, holds: np.ndarray | None, number: int) -> np.ndarray:
+    """Which components belong to this box (bool per label).
+
+    A stroke that crosses a wall belongs to the box that holds most of it: a digit
+    pushed across the wall stays whole in its own box, and the neighbour box it reaches
+    into drops it. Ink outside every box (above or below the row) is nobody's, so a
+    digit pushed mostly out of the row is still its box's, as long as a quarter of it
+    lies inside (a letter of the label beside the grid that touches a wall does not).
+    When the stroke is shared (:func:`_shared`) and only one of the two boxes holds a
+    digit of its own (``holds``, by box number; this box is ``number``; None when not
+    known), the stroke goes to the other one: it is that box's digit, pushed across.
+    Ink that crosses no wall must lie mostly inside the box (a speck or a stray mark in
+    the margin does not).
+    """
+    crossing = box.own >= box.foreign
+    if holds is not None:
+        mine, theirs = holds[number], holds[box.neighbour]
+        crossing = np.where(_shared(box) & (mine != theirs), theirs, crossing)
+    area = box.stats[:, cv2.CC_STAT_AREA]
+    return np.where(box.crossed, crossing & (box.own >= 0.25 * area), box.own >= 0.5 * area)
+
+
+def _main_part(box: _Box, owned: np.ndarray) -> int | None:
+    """The largest owned candidate, if it looks like a digit in this box.
+
+    Its part within the box must span 30 % of the box: a digit is never smaller, and a
+    speck sitting on a wall, joined to a speck beyond it, is.
+    """
+    candidate = box.candidate & owned
     if not candidate.any():
-        return np.zeros_like(mask)
-    main = int(np.argmax(np.where(candidate, area, -1)))
-    if extent[main] < 0.3 * side:
-        return np.zeros_like(mask)
-    keep = np.zeros(n, bool)
+        return None
+    main = int(np.argmax(np.where(candidate, box.stats[:, cv2.CC_STAT_AREA], -1)))
+    x, y, w, h = box.stats[main, :4]
+    window = np.s_[y : y + h, x : x + w]
+    ys, xs = np.nonzero((box.labels[window] == main) & box.near_box[window])
+    if len(ys) == 0 or max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 < 0.3 * box.side:
+        return None
+    return main
+
+
+def _shared(box: _Box) -> np.ndarray:
+    """Components shared with another box: a fifth or more of their in-box ink is there."""
+    return box.foreign > 0.25 * box.own
+
+
+def _holds_digit(box: _Box) -> bool:
+    """Whether the box holds a digit of its own, one that it shares with no other box."""
+    return _main_part(box, _owned(box, None, 0) & ~_shared(box)) is not None
+
+
+def _digit_mask(box: _Box, main: int, owned: np.ndarray) -> np.ndarray:
+    """The main component and the owned candidates that join it: close and not tiny.
+
+    Joining keeps the separate strokes of a 4, 5 or 7.
+    """
+    stats, side = box.stats, box.side
+    area = stats[:, cv2.CC_STAT_AREA]
+    keep = np.zeros(len(stats), bool)
     keep[main] = True
     x0, y0 = stats[main, cv2.CC_STAT_LEFT], stats[main, cv2.CC_STAT_TOP]
     x1, y1 = x0 + stats[main, cv2.CC_STAT_WIDTH], y0 + stats[main, cv2.CC_STAT_HEIGHT]
-    for i in np.flatnonzero(candidate):
+    for i in np.flatnonzero(box.candidate & owned):
         cx0, cy0 = stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_TOP]
         cx1, cy1 = cx0 + stats[i, cv2.CC_STAT_WIDTH], cy0 + stats[i, cv2.CC_STAT_HEIGHT]
         gap = max(0, x0 - cx1, cx0 - x1, y0 - cy1, cy0 - y1)
@@ -244,9 +491,25 @@ def _keep_digit(
             keep[i] = True
     # Line remnants hang off the digit into the margin: keep only what is near the box,
     # unless the stroke crosses a line (then it is all the digit's).
-    crossed = np.zeros(n, bool)
-    crossed[np.unique(labels[crossings])] = True
-    return keep[labels] & (near_box | crossed[labels])
+    return keep[box.labels] & (box.near_box | box.crossed[box.labels])
+
+
+def _finish(box: _Box, holds: np.ndarray | None, number: int) -> tuple[np.ndarray, float]:
+    """The MNIST-style image and ink fraction of a segmented box (see :func:`_owned`)."""
+    owned = _owned(box, holds, number)
+    main = _main_part(box, owned)
+    if main is None:
+        return np.zeros((28, 28), np.float32), 0.0
+    keep = _digit_mask(box, main, owned)
+    h, w = keep.shape
+    pad = box.pad
+    ink_fraction = float(keep[pad : h - pad, pad : w - pad].mean())
+    # Anti-aliased edges: include the soft rim of kept strokes, scale the core to 1.
+    rim = cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    level = float(np.percentile(box.contrast[keep], 90))
+    low = box.low
+    soft = np.clip((box.contrast - 0.5 * low) / max(level - 0.5 * low, 1.0), 0.0, 1.0) * rim
+    return to_mnist(soft), ink_fraction
 
 
 def to_mnist(ink: np.ndarray) -> np.ndarray:
@@ -320,27 +583,9 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
     """
     if pad_fraction is None:
         pad_fraction = CROP_PAD / (1 + 2 * CROP_PAD)
-    gray = np.asarray(crop, np.float32)
-    if gray.ndim == 3:
-        gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
-    h, w = gray.shape
-    pad = int(round(pad_fraction * max(h, w)))
-    p50, p75, paper = _percentiles(crop, (50, 75, 90))
-    sigma = max(0.0, float(p75 - p50)) / 0.6745
-    contrast = np.clip(paper - gray, 0, None)
-    low, high = max(MIN_LOW, 3.0 * sigma), max(MIN_HIGH, 5.0 * sigma)
-    mask = _hysteresis(contrast, low, high)
-    mask, crossings, near_box = _remove_border_lines(mask, pad)
-    keep = _keep_digit(mask, pad, crossings, near_box)
-    if not keep.any():
-        return np.zeros((28, 28), np.float32), 0.0
-    interior = keep[pad : h - pad, pad : w - pad]
-    ink_fraction = float(interior.mean())
-    # Anti-aliased edges: include the soft rim of kept strokes, scale the core to 1.
-    rim = cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    level = float(np.percentile(contrast[keep], 90))
-    soft = np.clip((contrast - 0.5 * low) / max(level - 0.5 * low, 1.0), 0.0, 1.0) * rim
-    return to_mnist(soft), ink_fraction
+    h, w = np.shape(crop)[:2]
+    others = _row_neighbours((h, w), int(round(pad_fraction * max(h, w))))
+    return _finish(_segment(crop, pad_fraction, others), None, 0)
 
 
 def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
@@ -368,7 +613,14 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
     """
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    results = [clean_cell(box_crop(image, quad)) for quad in grid.cells]
+    pad_fraction = CROP_PAD / (1 + 2 * CROP_PAD)
+    boxes = []
+    for i, quad in enumerate(grid.cells):
+        crop, m = _warp_box(image, quad)
+        boxes.append(_segment(crop, pad_fraction, _other_boxes(grid.cells, i, m, crop.shape)))
+    # a stroke between two boxes goes to the one without a digit of its own (_owned)
+    holds = np.array([False] + [_holds_digit(box) for box in boxes])
+    results = [_finish(box, holds, i + 1) for i, box in enumerate(boxes)]
     images = np.stack([r[0] for r in results]).astype(np.float32)
     ink = np.array([r[1] for r in results], np.float32)
     return Cells(images=images, ink=ink)

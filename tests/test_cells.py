@@ -315,3 +315,137 @@ def test_cells_container():
         np.array([[[10, 10], [40, 10], [40, 40], [10, 40]]], np.float32)))  # fmt: skip
     assert isinstance(out, Cells)
     assert out.images.shape == (1, 28, 28) and out.ink.dtype == np.float32
+
+
+def _walls(crop: np.ndarray, *, skip: str = "", inset: int = 0, pen: int = 2) -> np.ndarray:
+    """Draw the box's walls on ``crop``, leaving out the sides named in ``skip`` (tblr).
+
+    ``inset`` moves the walls that many pixels into the box, as when the grid finder's
+    quad is a little too large.
+    """
+    a, b = PAD - 1 - pen // 2 + inset, PAD + CROP_SIDE + pen // 2 - inset
+    for side, (p, q) in {"t": ((a, a), (b, a)), "b": ((a, b), (b, b)),
+                         "l": ((a, a), (a, b)), "r": ((b, a), (b, b))}.items():  # fmt: skip
+        if side not in skip:
+            cv2.line(crop, p, q, 25, pen)
+    return crop
+
+
+def test_broken_wall_inside_the_box_is_not_a_one():
+    # regression: a worn right wall, two pixels inside the box's quad and broken at
+    # both ends, was not found as a line (it did not run from corner to corner), and
+    # what was left, a clean straight vertical line, read as a confident "1"
+    crop = _walls(_crop(), skip="r")
+    x = PAD + CROP_SIDE - 2
+    cv2.line(crop, (x, PAD + 9), (x, PAD + 37), 25, 2)
+    cv2.line(crop, (x, PAD - 2), (x, PAD + 2), 25, 2)
+    out, ink = clean_cell(crop)
+    assert float(out.max()) == 0.0 and ink == 0.0
+
+
+@pytest.mark.parametrize("tilt", [-0.1, -0.06, 0.06, 0.1])
+def test_thin_tilted_wall_is_removed(tilt):
+    # regression: a one-pixel top wall, tilted by the quad's error and running a pixel
+    # into the box, spread over several rows, none of them dense enough to count as a
+    # line, and was kept as ink
+    crop = _walls(_crop(), skip="t", pen=1)
+    y0, half = PAD + 1, CROP_SIDE // 2 + 8
+    centre = PAD + CROP_SIDE // 2
+    ends = [(centre + d, round(y0 + tilt * d)) for d in (-half, half)]
+    cv2.line(crop, ends[0], ends[1], 25, 1)
+    out, ink = clean_cell(crop)
+    assert float(out.max()) == 0.0 and ink == 0.0
+
+
+def test_ragged_rim_of_an_erased_wall_is_dropped():
+    # regression: where a thick bottom wall was two pixels thicker on the inside, that
+    # rim outlasted the line's removal and came out as a thin bar
+    crop = _crop(walls=3)
+    cv2.rectangle(crop, _at(12, CROP_SIDE - 3), _at(44, CROP_SIDE - 1), 25, -1)
+    out, ink = clean_cell(crop)
+    assert float(out.max()) == 0.0 and ink == 0.0
+
+
+def test_speck_on_a_wall_with_a_speck_beyond_is_blank():
+    # regression: a speck sitting on the bottom wall and another just below it went
+    # through the wall like a stroke, and the pair came out as a hook with a dot
+    crop = _crop(walls=3)
+    cv2.circle(crop, _at(20, CROP_SIDE - 1), 5, 30, -1)
+    cv2.circle(crop, _at(21, CROP_SIDE + 10), 3, 30, -1)
+    cv2.line(crop, _at(20, CROP_SIDE - 1), _at(21, CROP_SIDE + 10), 30, 2)
+    out, ink = clean_cell(crop)
+    assert float(out.max()) == 0.0 and ink == 0.0
+
+
+@pytest.mark.parametrize("gap", [3, 6])
+@pytest.mark.parametrize("wall", ["solid", "broken", "none"])
+def test_one_written_near_the_wall_is_kept(gap, wall):
+    # the wall-remnant rule must not take a "1" beside the wall for a piece of it, even
+    # beside a broken wall that is not found as a line
+    crop = {"solid": _crop(walls=2), "none": _crop(), "broken": _walls(_crop(), skip="l")}[wall]
+    if wall == "broken":
+        cv2.line(crop, (PAD - 2, PAD + 14), (PAD - 2, PAD + 40), 25, 2)
+    cv2.line(crop, _at(gap + 2, 8), _at(gap + 1, 48), 20, 4)
+    out, ink = clean_cell(crop)
+    middle = _crop(walls=2)
+    cv2.line(middle, _at(28, 8), _at(27, 48), 20, 4)
+    assert ink > 0.02
+    assert _blurred_corr(out, clean_cell(middle)[0]) > 0.9
+
+
+def test_digit_pushed_mostly_below_the_box_is_kept(digits):
+    # regression: a digit pushed across the bottom wall of a one-row grid, with less
+    # than half of it inside its box, was dropped (ink outside the box is nobody's)
+    images, _ = digits
+    six = images[int(np.flatnonzero(digits[1] == 6)[0])]
+    page = np.full((220, 320), 245, np.uint8)
+    for k in range(4):
+        cv2.rectangle(page, (40 + 60 * k, 60), (100 + 60 * k, 120), 25, 2)
+    ink = cv2.resize(six, (52, 52), interpolation=cv2.INTER_CUBIC)
+    region = page[98:150, 104:156]  # the 6 reaches 23 of its 52 rows into box 1
+    region[:] = (region * (1 - ink / 255.0)).astype(np.uint8)
+    quads = np.array([[[41 + 60 * k, 61], [99 + 60 * k, 61], [99 + 60 * k, 119],
+                       [41 + 60 * k, 119]] for k in range(4)], np.float32)  # fmt: skip
+    cells = clean_cells(page, _grid(quads))
+    assert cells.ink[1] > 0.01 and float(cells.images[[0, 2, 3]].max()) == 0.0
+    assert _corr(cells.images[1], six) > 0.6
+
+
+def _row_page(marks) -> tuple[np.ndarray, IDGrid]:
+    """Three joined boxes 60 px wide; ``marks(page)`` writes into them."""
+    page = np.full((180, 260), 245, np.uint8)
+    for k in range(3):
+        cv2.rectangle(page, (40 + 60 * k, 60), (100 + 60 * k, 120), 25, 2)
+    marks(page)
+    quads = np.array([[[41 + 60 * k, 61], [99 + 60 * k, 61], [99 + 60 * k, 119],
+                       [41 + 60 * k, 119]] for k in range(3)], np.float32)  # fmt: skip
+    return page, _grid(quads)
+
+
+def test_digit_straddling_a_wall_goes_to_the_box_without_one():
+    # A "0" pushed from box 1 across the wall into box 0, slightly more into box 0,
+    # which holds a "1" of its own: the 0 is box 1's digit, box 0 keeps only its 1.
+    def marks(page):
+        cv2.line(page, (62, 72), (60, 108), 20, 4)  # box 0's "1"
+        cv2.ellipse(page, (97, 90), (11, 19), 0, 0, 360, 20, 4)  # the 0, centre at x 97
+
+    page, grid = _row_page(marks)
+    cells = clean_cells(page, grid)
+    alone, _ = _row_page(lambda p: cv2.line(p, (62, 72), (60, 108), 20, 4))
+    assert _corr(cells.images[0], clean_cells(alone, grid).images[0]) > 0.95
+    cols = np.flatnonzero(cells.images[1].any(axis=0))
+    assert cells.ink[1] > 0.02 and cols[-1] - cols[0] + 1 >= 10  # the round 0
+    assert float(cells.images[2].max()) == 0.0
+
+
+def test_letter_touching_the_first_wall_is_not_a_digit():
+    # The "r" of the "Student number" label beside the grid touches the first box's
+    # wall and goes through it like a stroke, but lies almost all outside the box:
+    # ink outside every box is nobody's, yet a quarter of a stroke must be inside.
+    def marks(page):
+        cv2.line(page, (28, 76), (28, 104), 20, 4)
+        cv2.ellipse(page, (36, 82), (9, 6), 0, 180, 360, 20, 4)
+
+    page, grid = _row_page(marks)
+    cells = clean_cells(page, grid)
+    assert float(cells.images.max()) == 0.0
