@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .grid_bands import SQUARE
 from .grid_boxes import (
     Row,
     binarize,
@@ -56,6 +57,9 @@ from .grid_geometry import from_upright, order_corners, to_upright, upright
 from .grid_refine import refine_cells
 
 logger = logging.getLogger(__name__)
+
+#: A reading inside boxes this much taller than its own is a cut of them, not a row.
+INNER_RATIO = 1.05
 
 __all__ = [
     "IDGrid",
@@ -154,7 +158,7 @@ def _row_score(row: Row, rel_height: float, id_length: int | None) -> tuple[floa
     aspect = float(np.median(widths / heights))
     squareness = float(np.mean(np.minimum(widths, heights) / np.maximum(widths, heights)))
     score = n + 2 * regularity + 3 * squareness + (1.0 - rel_height)
-    plausible = 4 <= n <= 16 and 0.6 <= aspect <= 1.5
+    plausible = 4 <= n <= 16 and SQUARE[0] <= aspect <= SQUARE[1]
     if not plausible:
         score -= 10
     if id_length is not None and n == id_length:
@@ -184,8 +188,9 @@ def _suppress_overlaps(ranked: list[IDGrid]) -> list[IDGrid]:
 
     Handwritten strokes can pose as rules and walls and yield a second reading of a row
     in smaller boxes inside the real ones: a candidate lying inside a row of square-ish
-    boxes at least 1.4 times taller is dropped, whatever its score. Of two candidates
-    that otherwise overlap, the better one stays.
+    boxes taller than its own is dropped, whatever its score (a handwritten "rule"
+    across the boxes cuts them lower; an ``id_length`` bonus must not let such a cut
+    win). Of two candidates that otherwise overlap, the better one stays.
     """
     sizes = [_cell_size(g) for g in ranked]
     inner = set()
@@ -193,8 +198,8 @@ def _suppress_overlaps(ranked: list[IDGrid]) -> list[IDGrid]:
         for k, (wk, hk) in zip(ranked, sizes, strict=True):
             if (
                 k is not g
-                and hk >= 1.4 * h
-                and 0.6 <= wk / hk <= 1.5
+                and hk >= INNER_RATIO * h
+                and SQUARE[0] <= wk / hk <= SQUARE[1]
                 and _overlap(g.box, k.box) > 0.8
             ):
                 inner.add(i)

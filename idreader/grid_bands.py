@@ -26,6 +26,10 @@ SOLID_FRACTION = 0.97
 RULE_COVER = 0.6
 #: Rows need at least this many boxes to be reported as a candidate grid.
 MIN_ROW = 3
+#: A band's height may change by this fraction along it (rules not quite parallel).
+PARALLEL = 0.15
+#: Width / height of a roughly square box, as ID boxes are (a marks table's are wider).
+SQUARE = (0.6, 1.5)
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -83,6 +87,17 @@ def _band_walls(
     return found
 
 
+def _parallel(top: Rule, bottom: Rule, length: int, height: int) -> bool:
+    """Do two rules bound boxes of one height along ``length`` columns?
+
+    The two rules of a row of boxes are parallel, under perspective too. A "rule"
+    chained from handwriting strokes at different heights in neighbouring boxes runs
+    at an angle, and may even cross the real rule: the boxes under it would shrink or
+    grow along the row.
+    """
+    return abs(top.slope - bottom.slope) * length <= max(2.0, PARALLEL * height)
+
+
 def _crossing_rules(
     lines: np.ndarray, top: Rule, bottom: Rule, between: list[Rule], lo: int, hi: int
 ) -> list[np.ndarray]:
@@ -99,6 +114,13 @@ def _crossing_rules(
     def clear_of(r: Rule, edge: Rule) -> bool:
         return abs(r.y - edge.y) > (r.thickness + edge.thickness) / 2 + 1
 
+    def depth(r: Rule) -> float:
+        """Rows below the top rule, at the piece's middle (free of the band's slope)."""
+        return r.y - top.at((r.x0 + r.x1) / 2)
+
+    # Pieces of one worn line lie within half a line's width of each other; handwriting
+    # strokes in neighbouring boxes lie a few rows apart.
+    tol = max(top.thickness, bottom.thickness) / 2 + 0.5
     out = []
     rest = sorted(
         (
@@ -110,11 +132,11 @@ def _crossing_rules(
             and clear_of(r, top)
             and clear_of(r, bottom)
         ),
-        key=lambda r: r.y,
+        key=depth,
     )
     while rest:
-        level = [r for r in rest if abs(r.y - rest[0].y) <= 3]
-        rest = [r for r in rest if abs(r.y - rest[0].y) > 3]
+        n = sum(depth(r) <= depth(rest[0]) + tol for r in rest)
+        level, rest = rest[:n], rest[n:]
         span = sum(max(0, min(r.x1, x1) - max(r.x0, x0)) for r in level)
         # a worn rule loses some of its length but still runs from end to end
         reach = min(r.x0 for r in level) <= x0 + slack and max(r.x1 for r in level) >= x1 - slack
@@ -147,11 +169,11 @@ def band_cells(
     ya = int(np.ceil(top.y + (top.thickness + top.drift) / 2))
     yb = int(np.floor(bottom.y - (bottom.thickness + bottom.drift) / 2))
     height = yb - ya + 1
-    if height < 4 or x1 - x0 < 2.5 * height:
-        return []
     # search the union of the rules: a worn rule may lose its end piece
     lo = max(0, min(top.x0, bottom.x0) - 2)
     hi = min(lines.shape[1], max(top.x1, bottom.x1) + 2)
+    if height < 4 or x1 - x0 < 2.5 * height or not _parallel(top, bottom, hi - lo, height):
+        return []
     found = _band_walls(walls, ya, yb, lo, hi)
     if len(found) < 4:
         return []
@@ -205,7 +227,9 @@ def band_cells(
         strip = walls[0][ya + 1 : yb, max(0, x - 2) : x + 3]
         return strip.size > 0 and float(strip.mean(axis=0).max()) / 255.0 >= SOLID_FRACTION
 
-    row = _longest_chain(boxes)
+    # the search rows above stop short of a sloping rule's drift; the boxes do not
+    box_height = bottom.y - top.y - (top.thickness + bottom.thickness) / 2
+    row = _longest_chain(boxes, box_height)
     row = _extend([(x, w) for _, _, x, w in row], worn_wall, solid_wall, is_box)
     cells = []
     for x, w in row:
@@ -243,37 +267,72 @@ def _extend(row: list[tuple[int, int]], worn_wall, solid_wall, is_box) -> list[t
     return row
 
 
-def _longest_chain(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
-    """Most boxes of one width in a row, each starting at or after the previous one's end.
+def _longest_chain(
+    boxes: list[tuple[int, int, int, int]], height: float
+) -> list[tuple[int, int, int, int]]:
+    """Most boxes of one width in a row, evenly spaced, each after the previous one's end.
 
     Tried once per distinct width (within 10 %); consecutive boxes may share a wall
-    (joined boxes) or leave a gap of under 0.8 widths (separate boxes).
+    (joined boxes) or leave a gap of under 0.8 widths (separate boxes), and the gap
+    stays the same along the row: digit strokes as tall as the box also cut boxes of
+    one width, but at irregular places. A row of at least MIN_ROW square-ish boxes
+    (width / height in SQUARE) beats any longer row of other boxes: digits sit centred
+    in their boxes, so a run of tall digits cuts every box into two even halves.
     """
     best: list[tuple[int, int, int, int]] = []
+    best_key = (False, 0)
     # Widest first: of two equally long chains the narrower one splits boxes at a digit
     # stroke as tall as the box.
     for ref in sorted({w for *_, w in boxes}, reverse=True):
+        square = SQUARE[0] <= ref / height <= SQUARE[1]
         same = [b for b in boxes if abs(b[3] - ref) <= 0.1 * ref + 1]
-        if len(same) <= len(best):
+        if (square, len(same)) <= best_key:
             continue
-        length = [1] * len(same)
-        prev = [-1] * len(same)
-        for k, (i, _, x, _) in enumerate(same):
-            # boxes come sorted by their left edge: look back only over one box and gap
-            for p in range(k - 1, -1, -1):
-                pj, px, pw = same[p][1], same[p][2], same[p][3]
-                if x - px > 2.2 * ref:
-                    break
-                if pj <= i and x - (px + pw) <= 0.8 * ref and length[p] + 1 > length[k]:
-                    length[k], prev[k] = length[p] + 1, p
-        k = int(np.argmax(length))
-        if length[k] > len(best):
-            chain = []
-            while k >= 0:
-                chain.append(same[k])
-                k = prev[k]
-            best = chain[::-1]
+        chain = _even_chain(same, ref)
+        key = (square and len(chain) >= MIN_ROW, len(chain))
+        if key > best_key:
+            best, best_key = chain, key
     return best
+
+
+def _even_chain(
+    boxes: list[tuple[int, int, int, int]], ref: int
+) -> list[tuple[int, int, int, int]]:
+    """Longest chain of boxes (sorted by left edge) whose gaps agree within ``tol``.
+
+    Dynamic programming over consecutive pairs: the chain ending with boxes p, k extends
+    the longest one ending with q, p whose gap agrees with the gap from p to k, so a
+    gap that drifts slowly (perspective) still chains.
+    """
+    tol = 0.1 * ref + 2  # wall cores found a pixel wider or narrower at each end
+    # (p, k) -> boxes in the longest chain ending with p, k; gap p..k; the pair before
+    chains: dict[tuple[int, int], tuple[int, int, tuple[int, int] | None]] = {}
+    ending: list[list[int]] = [[] for _ in boxes]  # the p of every pair (p, k) per k
+    for k, (i, _, x, _) in enumerate(boxes):
+        # boxes come sorted by their left edge: look back only over one box and gap
+        for p in range(k - 1, -1, -1):
+            pj, px, pw = boxes[p][1], boxes[p][2], boxes[p][3]
+            if x - px > 2.2 * ref:
+                break
+            gap = x - (px + pw)
+            if pj > i or gap > 0.8 * ref:
+                continue
+            count, before = 2, None
+            for q in ending[p]:
+                n, g, _ = chains[q, p]
+                if abs(g - gap) <= tol and n + 1 > count:
+                    count, before = n + 1, (q, p)
+            chains[p, k] = (count, gap, before)
+            ending[k].append(p)
+    if not chains:
+        return boxes[:1]
+    last = max(chains, key=lambda c: chains[c][0])
+    order = [last[1]]
+    pair: tuple[int, int] | None = last
+    while pair is not None:
+        order.append(pair[0])
+        pair = chains[pair][2]
+    return [boxes[b] for b in reversed(order)]
 
 
 def find_box_rows(ink: np.ndarray) -> list[np.ndarray]:

@@ -18,12 +18,18 @@ def bank(mnist) -> tuple[np.ndarray, np.ndarray]:
     return mnist
 
 
-def _page(bank, kind="table", *, n=8, written=None, dpi=150, seed=0, box_mm=8.0, **scan):
-    """A synthetic cover; everything random about it follows from ``seed``."""
+def _page(bank, kind="table", *, n=8, written=None, student_id=None, dpi=150, seed=0,
+          box_mm=8.0, **scan):  # fmt: skip
+    """A synthetic cover; everything random about it follows from ``seed``.
+
+    ``student_id`` is written from the first box on; when None, ``written`` random
+    digits (``n - 2`` by default) are.
+    """
     rng = np.random.default_rng(seed)
     bank = DigitBank(*bank, rng=rng)
-    written = n - 2 if written is None else written
-    student_id = "".join(str(d) for d in rng.integers(0, 10, written))
+    if student_id is None:
+        written = n - 2 if written is None else written
+        student_id = "".join(str(d) for d in rng.integers(0, 10, written))
     layout = Layout(kind=kind, n_boxes=n, box_mm=box_mm, position=(0.21, 0.22))
     return make_page(student_id, bank, layout=layout, distortion=Distortion(**scan), dpi=dpi,
                      rng=rng)  # fmt: skip
@@ -179,6 +185,35 @@ def test_gap_between_separate_boxes_is_not_a_box(bank):
     for seed in (30, 31, 32):
         page = _page(bank, "gapped", n=12, written=12, skew=3.0, dpi=200, seed=seed)
         _assert_found(find_id_grid(page.image), page)
+
+
+# Handwriting lined up across the boxes (the bars of a row of the same digit) can pose
+# as a ruled line. The pages below are from a seed search: each failed before its fix.
+SCAN = {"dpi": 200, "skew": 1.0, "blur": 0.8, "noise": 4.0}
+
+
+def test_handwritten_rule_across_the_boxes_does_not_cut_them(bank):
+    # regression: the tops of the 7s chain into a "rule" across the eight written boxes
+    # of a ten-box row; the reading of those eight boxes cut at it (a third shorter)
+    # won the id_length=8 bonus over the real row
+    page = _page(bank, "joined", n=10, student_id="77777777", seed=49, **SCAN)
+    _assert_found(find_id_grid(page.image, id_length=8), page)
+
+
+def test_sloping_handwritten_rule_bounds_no_row(bank):
+    # regression: the bars of the 5s chain into a "rule" that runs at an angle across
+    # the real top rule; the boxes under it grow along the row, and their median height
+    # matched the real boxes', so the id_length=8 cut was not dropped as a cut
+    page = _page(bank, "gapped", n=10, student_id="55555555", seed=151, **SCAN)
+    _assert_found(find_id_grid(page.image, id_length=8), page)
+
+
+def test_strokes_at_different_heights_are_no_rule_across_the_row(bank):
+    # regression: bars of the 2s in different boxes, two rows apart, counted together
+    # as one worn rule across the row (stacked table rows), so the real boxes were
+    # rejected and the page had no grid
+    page = _page(bank, "gapped", n=8, student_id="22222222", seed=150, **SCAN)
+    _assert_found(find_id_grid(page.image), page)
 
 
 @pytest.mark.parametrize("rotation", ROTATIONS)

@@ -1,0 +1,76 @@
+"""Which boxes between the walls of a band make a row (idreader.grid_bands).
+
+Digits as tall as their box add walls inside the boxes, so the candidate boxes of a band
+(first wall, last wall, x, width) include pieces of boxes. The lists below were measured
+in the ID row of pages of the 2000-page accuracy benchmark (bench_accuracy.py, seed 2024)
+where the old rule, the longest chain of boxes of one width, took pieces for the row.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from idreader.grid_bands import _longest_chain
+
+# Page 1741: eight joined boxes of 79002558, cut by the strokes of the 7, 9, 0 and 2
+# into pieces of one width at irregular places: ten pieces outnumbered the eight boxes.
+IRREGULAR = [
+    (0, 1, 281, 18), (0, 2, 281, 28), (0, 3, 281, 50), (1, 3, 300, 31), (1, 4, 300, 39),
+    (1, 5, 300, 49), (2, 3, 311, 20), (2, 4, 311, 28), (2, 5, 311, 38), (3, 5, 332, 17),
+    (3, 6, 332, 37), (3, 7, 332, 50), (3, 8, 332, 56), (4, 6, 341, 28), (4, 7, 341, 41),
+    (4, 8, 341, 47), (5, 6, 350, 19), (5, 7, 350, 32), (5, 8, 350, 38), (5, 9, 350, 49),
+    (6, 8, 371, 17), (6, 9, 371, 28), (6, 10, 371, 49), (7, 9, 383, 16), (7, 10, 383, 37),
+    (7, 11, 383, 47), (8, 10, 389, 31), (8, 11, 389, 41), (8, 12, 389, 52), (9, 10, 401, 19),
+    (9, 11, 401, 29), (9, 12, 401, 40), (10, 12, 421, 20), (10, 13, 421, 39),
+    (10, 14, 421, 52), (11, 13, 431, 29), (11, 14, 431, 42), (12, 13, 442, 18),
+    (12, 14, 442, 31), (12, 15, 442, 48), (13, 15, 462, 28), (13, 16, 462, 47),
+    (14, 15, 474, 16), (14, 16, 474, 35), (14, 17, 474, 46), (15, 16, 492, 17),
+    (15, 17, 492, 28),
+]  # fmt: skip
+
+
+def _candidates(walls: list[tuple[int, int]], height: float) -> list[tuple[int, int, int, int]]:
+    """Every box between two walls (start, end) that band_cells would try."""
+    boxes = []
+    for i, (_, end) in enumerate(walls):
+        for j in range(i + 1, min(len(walls), i + 7)):
+            width = walls[j][0] - end
+            if width > 2.2 * height:
+                break
+            if width >= 0.45 * height:
+                boxes.append((i, j, end, width))
+    return boxes
+
+
+# Eight joined boxes 29 wide; the stems of six digits centred in their boxes cut those
+# into even halves: twelve evenly spaced narrow pieces.
+_RULED = [(31 * i, 31 * i + 2) for i in range(9)]
+_STEMS = [(31 * i + 16, 31 * i + 18) for i in range(2, 8)]
+HALVES = _candidates(sorted(_RULED + _STEMS), 28.0)
+
+
+@pytest.mark.parametrize(
+    ("boxes", "height", "row"),
+    [
+        (IRREGULAR, 27.55, [281, 311, 341, 371, 401, 431, 462, 492]),
+        (HALVES, 28.0, [2, 33, 64, 95, 126, 157, 188, 219]),
+    ],
+    ids=["pieces-at-irregular-places", "centred-stems-halve-boxes"],
+)
+def test_digit_strokes_do_not_cut_the_row(boxes, height, row):
+    chain = _longest_chain(boxes, height)
+    assert [x for _, _, x, _ in chain] == row
+    assert all(28 <= width <= 29 for *_, width in chain)
+
+
+def test_evenly_spaced_boxes_chain_past_a_piece():
+    # four joined boxes 20 wide (walls 2 wide); a stroke cuts the second box into a
+    # 9-wide piece, which must neither join the row nor break it
+    boxes = [(0, 1, 10, 20), (1, 3, 32, 20), (1, 2, 32, 9), (2, 3, 43, 9), (3, 4, 54, 20),
+             (4, 5, 76, 20)]  # fmt: skip
+    assert [x for _, _, x, _ in _longest_chain(boxes, 20.0)] == [10, 32, 54, 76]
+
+
+def test_a_lone_box_is_a_chain_of_one():
+    assert _longest_chain([(0, 1, 5, 20)], 20.0) == [(0, 1, 5, 20)]
+    assert _longest_chain([], 20.0) == []
