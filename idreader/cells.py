@@ -296,6 +296,8 @@ class _Box:
         Margin (pixels) around the box interior.
     near_box : np.ndarray
         bool (h, w): where the digit may lie (:func:`_remove_border_lines`).
+    others : np.ndarray
+        int32 (h, w): the grid's other boxes in the crop (:func:`_other_boxes`).
     labels : np.ndarray
         int32 (h, w): the component of every ink pixel, 0 for paper.
     stats : np.ndarray
@@ -315,6 +317,7 @@ class _Box:
     low: float
     pad: int
     near_box: np.ndarray
+    others: np.ndarray
     labels: np.ndarray
     stats: np.ndarray
     own: np.ndarray
@@ -368,7 +371,18 @@ def _segment(crop: np.ndarray, pad_fraction: float, others: np.ndarray) -> _Box:
     candidate &= ~_wall_remnants(inner, candidate, found)
     foreign = per_box[np.arange(n), neighbour]
     return _Box(
-        contrast, low, pad, near_box, labels, stats, own, foreign, neighbour, crossed, candidate
+        contrast,
+        low,
+        pad,
+        near_box,
+        others,
+        labels,
+        stats,
+        own,
+        foreign,
+        neighbour,
+        crossed,
+        candidate,
     )
 
 
@@ -494,13 +508,23 @@ def _digit_mask(box: _Box, main: int, owned: np.ndarray) -> np.ndarray:
     return keep[box.labels] & (box.near_box | box.crossed[box.labels])
 
 
-def _finish(box: _Box, holds: np.ndarray | None, number: int) -> tuple[np.ndarray, float]:
-    """The MNIST-style image and ink fraction of a segmented box (see :func:`_owned`)."""
+def _finish(
+    box: _Box, holds: np.ndarray | None, number: int, cut: tuple[int, int] | None = None
+) -> tuple[np.ndarray, float]:
+    """The MNIST-style image and ink fraction of a segmented box (see :func:`_owned`).
+
+    ``cut`` (component, other box's number) is two digits run together across a wall
+    (:func:`_merged_digits`): this box keeps the part on its side.
+    """
     owned = _owned(box, holds, number)
+    if cut is not None:
+        owned[cut[0]] = True
     main = _main_part(box, owned)
     if main is None:
         return np.zeros((28, 28), np.float32), 0.0
     keep = _digit_mask(box, main, owned)
+    if cut is not None:
+        keep &= box.others != cut[1]
     h, w = keep.shape
     pad = box.pad
     ink_fraction = float(keep[pad : h - pad, pad : w - pad].mean())
@@ -510,6 +534,43 @@ def _finish(box: _Box, holds: np.ndarray | None, number: int) -> tuple[np.ndarra
     low = box.low
     soft = np.clip((box.contrast - 0.5 * low) / max(level - 0.5 * low, 1.0), 0.0, 1.0) * rim
     return to_mnist(soft), ink_fraction
+
+
+def _merged_digits(
+    boxes: list[_Box], matrices: list[np.ndarray], quads: np.ndarray, holds: np.ndarray
+) -> dict[int, tuple[int, int]]:
+    """Digits of two neighbouring boxes that touch across their wall, run into one stroke.
+
+    Neither box then holds a digit of its own, and each sees the same component reach
+    into the other; one digit pushed across the wall next to an empty box looks the same,
+    but two digits side by side are wider than nine tenths of a box (one digit is
+    narrower). Such a component is cut at the wall. Returns, by box index, the
+    component's label in that box's crop and the other box's number.
+    """
+    picks = {}
+    for i, box in enumerate(boxes):
+        shared = box.candidate & box.crossed & _shared(box) & ~holds[box.neighbour]
+        if not holds[i + 1] and shared.any():
+            label = int(np.argmax(np.where(shared, box.stats[:, cv2.CC_STAT_AREA], -1)))
+            picks[i] = (label, int(box.neighbour[label]) - 1)
+    axis = np.mean(quads[:, 1] - quads[:, 0], axis=0)
+    axis /= max(float(np.linalg.norm(axis)), 1e-9)
+    cuts = {}
+    for i, (label, j) in picks.items():
+        if picks.get(j, (0, -1))[1] != i:
+            continue
+        ends = np.concatenate([_row_span(boxes[k], picks[k][0], matrices[k], axis) for k in (i, j)])
+        side = float(np.linalg.norm(quads[[i, j], 1] - quads[[i, j], 0], axis=1).mean())
+        if ends.max() - ends.min() > 0.9 * side:
+            cuts[i] = (label, j + 1)
+    return cuts
+
+
+def _row_span(box: _Box, label: int, m: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """Where a component's bounding box lies along the row (page units; ``m``: page to crop)."""
+    x, y, w, h = box.stats[label, :4]
+    corners = np.float32([[x, y], [x + w, y], [x + w, y + h], [x, y + h]]).reshape(-1, 1, 2)
+    return cv2.perspectiveTransform(corners, np.linalg.inv(m)).reshape(-1, 2) @ axis
 
 
 def to_mnist(ink: np.ndarray) -> np.ndarray:
@@ -614,13 +675,15 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     pad_fraction = CROP_PAD / (1 + 2 * CROP_PAD)
-    boxes = []
+    boxes, matrices = [], []
     for i, quad in enumerate(grid.cells):
         crop, m = _warp_box(image, quad)
         boxes.append(_segment(crop, pad_fraction, _other_boxes(grid.cells, i, m, crop.shape)))
+        matrices.append(m)
     # a stroke between two boxes goes to the one without a digit of its own (_owned)
     holds = np.array([False] + [_holds_digit(box) for box in boxes])
-    results = [_finish(box, holds, i + 1) for i, box in enumerate(boxes)]
+    cuts = _merged_digits(boxes, matrices, grid.cells, holds)
+    results = [_finish(box, holds, i + 1, cuts.get(i)) for i, box in enumerate(boxes)]
     images = np.stack([r[0] for r in results]).astype(np.float32)
     ink = np.array([r[1] for r in results], np.float32)
     return Cells(images=images, ink=ink)

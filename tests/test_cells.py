@@ -449,3 +449,20 @@ def test_letter_touching_the_first_wall_is_not_a_digit():
     page, grid = _row_page(marks)
     cells = clean_cells(page, grid)
     assert float(cells.images.max()) == 0.0
+
+
+def test_digits_touching_across_a_wall_are_cut_apart():
+    # regression: a "0" pushed right against the wall touched the "0" of the next box,
+    # pushed left; the two ran into one stroke across the wall, which neither box
+    # held as a digit of its own, and one box lost its digit to the other
+    def marks(page, centres=(86, 114)):
+        for x in centres:
+            cv2.ellipse(page, (x, 90), (13, 20), 0, 0, 360, 20, 4)
+
+    page, grid = _row_page(marks)
+    cells = clean_cells(page, grid)
+    apart, _ = _row_page(lambda p: marks(p, centres=(70, 130)))
+    alone = clean_cells(apart, grid)
+    for k in (0, 1):
+        assert _blurred_corr(cells.images[k], alone.images[k]) > 0.8
+    assert float(cells.images[2].max()) == 0.0
