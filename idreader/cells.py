@@ -635,6 +635,11 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
     ink : float
         Fraction of the box interior covered by kept ink.
 
+    Notes
+    -----
+    A lone crop is taken for a box in a row, with neighbour boxes left and right of it;
+    :func:`clean_cells` knows where the grid's boxes really are.
+
     Examples
     --------
     >>> blank = np.full((96, 96), 235, np.uint8)
@@ -651,6 +656,11 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
 
 def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
     """Clean every box of a grid.
+
+    Like :func:`clean_cell` on each box's :func:`box_crop`, except that the boxes are
+    seen together: ink that reaches from one box into another goes to one of them
+    (:func:`_owned`), and two digits run together across a wall are cut apart there
+    (:func:`_merged_digits`).
 
     Parameters
     ----------
