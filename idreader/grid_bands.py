@@ -11,6 +11,10 @@ the whole band in several places at a regular pitch) and to broken or faint line
 
 from __future__ import annotations
 
+import math
+from itertools import pairwise
+from statistics import median
+
 import cv2
 import numpy as np
 
@@ -41,7 +45,7 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
 
 def _rule_present(mask: np.ndarray, rule: Rule, x0: int, x1: int) -> np.ndarray:
     """Bool per column x0..x1: does ``mask`` have pixels on the rule's rows there?"""
-    half = int(np.ceil(rule.thickness / 2 + rule.drift / 2)) + 1
+    half = math.ceil(rule.thickness / 2 + rule.drift / 2) + 1
     ya, yb = max(0, int(round(rule.y)) - half), int(round(rule.y)) + half + 1
     return mask[ya:yb, x0:x1].any(axis=0)
 
@@ -49,6 +53,14 @@ def _rule_present(mask: np.ndarray, rule: Rule, x0: int, x1: int) -> np.ndarray:
 def _sums(flags: np.ndarray) -> np.ndarray:
     """Cumulative counts with a leading 0: ``s[b] - s[a]`` counts flags[a:b]."""
     return np.concatenate([[0], np.cumsum(flags)])
+
+
+def _column_fill(mask: np.ndarray, ya: int, yb: int, lo: int, hi: int) -> np.ndarray:
+    """Fraction of rows ya..yb that are ink (255) in each column lo..hi of ``mask``.
+
+    ``mean(axis=0) / 255`` of the slice, to the last bit, but several times faster.
+    """
+    return mask[ya:yb, lo:hi].sum(axis=0, dtype=np.int32) / (yb - ya) / 255.0
 
 
 def _spans_band(strip: np.ndarray, fill: float = 0.5, span: float = 0.9) -> bool:
@@ -62,29 +74,36 @@ def _spans_band(strip: np.ndarray, fill: float = 0.5, span: float = 0.9) -> bool
 def _band_walls(
     walls: tuple[np.ndarray, np.ndarray, np.ndarray], ya: int, yb: int, lo: int, hi: int
 ) -> list[tuple[int, int]]:
-    """Walls (start, end) spanning rows ya..yb in columns lo..hi."""
+    """Walls (start, end) spanning rows ya..yb in columns lo..hi.
+
+    Handwriting along or across a wall widens its run; the ruled line is where the ink
+    spans (nearly) the whole band, or comes closest to it for a worn line. Each such
+    core is a candidate wall: a stroke as tall as the box is told from the line later
+    by the regular spacing of the walls.
+    """
     plain_ink, raw_ink, bridged_ink = walls
-    bridged = bridged_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
-    raw_all = raw_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
-    plain_all = plain_ink[ya + 1 : yb, lo:hi].mean(axis=0) / 255.0
+    runs = _runs(_column_fill(bridged_ink, ya + 1, yb, lo, hi) >= WALL_FRACTION)
+    if not runs:
+        return []  # most bands (lines of text, say): nothing spans them
+    raw_all = _column_fill(raw_ink, ya + 1, yb, lo, hi)
+    plain_all = _column_fill(plain_ink, ya + 1, yb, lo, hi)
+    # the fullest column of every run at once (a band has ten or so)
+    edges = np.ravel(runs)
+    raw_top = np.maximum.reduceat(np.append(raw_all, 0.0), edges)[::2].tolist()
+    plain_top = np.maximum.reduceat(np.append(plain_all, 0.0), edges)[::2].tolist()
+    need = np.full(len(plain_all), np.inf)  # fill that makes a core, per column
     found = []
-    for a, b in _runs(bridged >= WALL_FRACTION):
-        raw = raw_all[a:b]
-        if raw.max() < RAW_FRACTION and not _spans_band(raw_ink[ya + 1 : yb, lo + a : lo + b]):
+    for (a, b), raw, top in zip(runs, raw_top, plain_top, strict=True):
+        if raw < RAW_FRACTION and not _spans_band(raw_ink[ya + 1 : yb, lo + a : lo + b]):
             continue
-        # Handwriting along or across a wall widens its run; the ruled line is where
-        # the ink spans (nearly) the whole band, or comes closest to it for a worn
-        # line. Each such core is a candidate wall: a stroke as tall as the box is
-        # told from the line later by the regular spacing of the walls.
-        plain = plain_all[a:b]
-        top = float(plain.max())
         if top >= RAW_FRACTION:
-            cores = _runs(plain >= min(SOLID_FRACTION, 0.95 * top))
-            found += [(lo + a + c, lo + a + d) for c, d in cores]
+            need[a:b] = min(SOLID_FRACTION, 0.95 * top)
         else:  # a slanted line fills no single column: undo the widening instead
-            cores = _runs(raw >= min(SOLID_FRACTION, 0.95 * float(raw.max())))
+            cores = _runs(raw_all[a:b] >= min(SOLID_FRACTION, 0.95 * raw))
             found += [(lo + a + c + 1, lo + a + max(c + 2, d - 1)) for c, d in cores]
-    return found
+    # runs are apart, so are their cores
+    found += [(lo + c, lo + d) for c, d in _runs(plain_all >= need)]
+    return sorted(found)
 
 
 def _parallel(top: Rule, bottom: Rule, length: int, height: int) -> bool:
@@ -166,8 +185,8 @@ def band_cells(
     rules, wins.
     """
     x0, x1 = max(top.x0, bottom.x0), min(top.x1, bottom.x1)
-    ya = int(np.ceil(top.y + (top.thickness + top.drift) / 2))
-    yb = int(np.floor(bottom.y - (bottom.thickness + bottom.drift) / 2))
+    ya = math.ceil(top.y + (top.thickness + top.drift) / 2)
+    yb = math.floor(bottom.y - (bottom.thickness + bottom.drift) / 2)
     height = yb - ya + 1
     # search the union of the rules: a worn rule may lose its end piece
     lo = max(0, min(top.x0, bottom.x0) - 2)
@@ -186,7 +205,7 @@ def band_cells(
     # stray into it), and no box contains one.
     plain = walls[0]
     open_cols = (
-        (plain[ya + 1 : yb, lo:hi].mean(axis=0) < 127)
+        (_column_fill(plain, ya + 1, yb, lo, hi) < 127 / 255)
         & ~_rule_present(plain, top, lo, hi)
         & ~_rule_present(plain, bottom, lo, hi)
     )
@@ -250,8 +269,8 @@ def _extend(row: list[tuple[int, int]], worn_wall, solid_wall, is_box) -> list[t
     """
     if len(row) < MIN_ROW:
         return row
-    pitch = int(round(float(np.median(np.diff([x for x, _ in row])))))
-    width = int(round(float(np.median([w for _, w in row]))))
+    pitch = round(median(b[0] - a[0] for a, b in pairwise(row)))
+    width = round(median(w for _, w in row))
     while (
         not solid_wall(row[-1][0] + row[-1][1])
         and worn_wall(row[-1][0] + pitch + width)

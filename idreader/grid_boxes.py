@@ -16,6 +16,8 @@ from .grid_bands import find_box_rows
 
 #: The page is shrunk by an integer factor until its long side is at most this.
 WORK_LONG_SIDE = 1300
+#: ceil(2 v / 5) for every uint8 v: ``depth >= _TWO_FIFTHS[peak]`` is ``5 depth >= 2 peak``.
+_TWO_FIFTHS = ((2 * np.arange(256) + 4) // 5).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -43,14 +45,11 @@ def downscale(gray: np.ndarray) -> tuple[np.ndarray, int]:
     factor = max(1, math.ceil(max(gray.shape) / WORK_LONG_SIDE))
     if factor == 1:
         return gray, 1
-    h, w = gray.shape
-    # A box filter sampled at every factor-th pixel is exactly INTER_AREA, several times
-    # faster for integer factors.
-    mean = cv2.blur(gray, (factor, factor))
-    start = factor // 2
-    return np.ascontiguousarray(
-        mean[start::factor, start::factor][: h // factor, : w // factor]
-    ), factor
+    h, w = (side // factor for side in gray.shape)
+    # Cropped to a whole number of blocks, INTER_AREA takes its fast path for integer
+    # factors (a block mean), tens of times faster than on the uncropped page.
+    crop = gray[: h * factor, : w * factor]
+    return cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA), factor
 
 
 def binarize(small: np.ndarray) -> np.ndarray:
@@ -63,15 +62,25 @@ def binarize(small: np.ndarray) -> np.ndarray:
     of a dark stroke does not fatten it into its neighbours (a digit into a wall).
     """
     resid = cv2.absdiff(small, cv2.medianBlur(small, 3))
-    sigma = 1.4826 * float(np.median(resid[::2, ::2]))
+    sigma = 1.4826 * _median_u8(resid[::2, ::2])
     small = cv2.GaussianBlur(small, (3, 3), 0)
     sigma /= 2.0  # a 3x3 Gaussian halves white noise
     depth = cv2.morphologyEx(small, cv2.MORPH_BLACKHAT, np.ones((9, 9), np.uint8))
     peak = cv2.dilate(depth, np.ones((3, 3), np.uint8))
-    ink = (depth > max(12.0, 4.0 * sigma)) & (
-        depth.astype(np.uint16) * 5 >= peak.astype(np.uint16) * 2
-    )
-    return np.where(ink, np.uint8(255), np.uint8(0))
+    # OpenCV's element-wise operations, several times faster than numpy's on uint8
+    _, deep = cv2.threshold(depth, max(12.0, 4.0 * sigma), 255, cv2.THRESH_BINARY)
+    dark_enough = cv2.compare(depth, cv2.LUT(peak, _TWO_FIFTHS), cv2.CMP_GE)
+    return cv2.bitwise_and(deep, dark_enough)
+
+
+def _median_u8(values: np.ndarray) -> float:
+    """``np.median`` of a uint8 array, from its histogram (much faster)."""
+    hist = cv2.calcHist([np.ascontiguousarray(values)], [0], None, [256], [0, 256])
+    cum = np.cumsum(hist.ravel())
+    n = int(cum[-1])
+    # the middle value, or the mean of the two middle values when n is even
+    low, high = np.searchsorted(cum, [(n - 1) // 2, n // 2], side="right")
+    return (float(low) + float(high)) / 2
 
 
 def estimate_skew(ink: np.ndarray) -> float:
@@ -85,12 +94,15 @@ def estimate_skew(ink: np.ndarray) -> float:
     contours, hierarchy = cv2.findContours(ink, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:
         return 0.0
+    # The sizes of all contours at once: a page has hundreds (letters, mostly).
+    starts = np.cumsum([0] + [len(c) for c in contours[:-1]])
+    points = np.concatenate(contours).reshape(-1, 2)
+    extent = np.maximum.reduceat(points, starts) - np.minimum.reduceat(points, starts) + 1
+    big = extent.max(axis=1) >= min_side * np.where(hierarchy[0][:, 3] >= 0, 1, 4)
     angles: list[float] = []
     weights: list[float] = []
-    for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True):
-        x, y, w, h = cv2.boundingRect(contour)
-        if max(w, h) < min_side * (1 if parent >= 0 else 4):
-            continue
+    for i in np.flatnonzero(big):
+        contour = contours[i]
         rect = cv2.minAreaRect(contour)
         rw, rh = rect[1]
         # Only rectangles vote: ragged shapes such as words give a wrong angle.
@@ -123,8 +135,9 @@ def text_direction(flat: np.ndarray) -> str | None:
     text the profile is smooth. The ratio of the two profiles' squared steps is about
     17 on an exam cover, so a factor of 3 is a safe call.
     """
-    rows = flat.sum(axis=1, dtype=np.float64)
-    cols = flat.sum(axis=0, dtype=np.float64)
+    # integer sums are exact and far faster than float ones in OpenCV
+    rows = cv2.reduce(flat, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel().astype(np.float64)
+    cols = cv2.reduce(flat, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel().astype(np.float64)
     across, along = float(np.sum(np.diff(rows) ** 2)), float(np.sum(np.diff(cols) ** 2))
     if across > 3 * along:
         return "h"

@@ -66,9 +66,10 @@ def from_upright(points: np.ndarray, rotation: int, shape: tuple[int, int]) -> n
     return to_upright(points, inverse, turned)
 
 
-def order_corners(quad: np.ndarray) -> np.ndarray:
-    """Corners of one quad as tl, tr, br, bl (angle order around the centre)."""
-    c = quad.mean(axis=0)
-    ang = np.arctan2(quad[:, 1] - c[1], quad[:, 0] - c[0])
+def order_corners(quads: np.ndarray) -> np.ndarray:
+    """Corners of quads (..., 4, 2) as tl, tr, br, bl (angle order around each centre)."""
+    c = quads.mean(axis=-2, keepdims=True)
+    ang = np.arctan2(quads[..., 1] - c[..., 1], quads[..., 0] - c[..., 0])
     # Sorting clockwise from -180 degrees puts tl (about -135 with y down) first.
-    return quad[np.argsort((ang + np.pi) % (2 * np.pi))]
+    order = np.argsort((ang + np.pi) % (2 * np.pi), axis=-1)
+    return np.take_along_axis(quads, order[..., None], axis=-2)

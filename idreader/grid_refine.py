@@ -9,6 +9,8 @@ handwritten stroke (a stroke covers only some rows of the box, a line covers all
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -16,30 +18,44 @@ import numpy as np
 SEARCH = 0.2
 
 
-def _profile_edge(profile: np.ndarray, expected: int, inward: int, reach: int) -> float | None:
+def _line_edges(
+    profile: np.ndarray, near: int, far: int, reach: int
+) -> tuple[float | None, float | None]:
+    """Inner edges of the lines about ``near`` and ``far`` in a darkness profile.
+
+    The box interior lies between the two. Each edge is None when no line shows there
+    (a very faint or missing border).
+    """
+    # np.median of a short profile costs more than sorting it
+    ordered = np.sort(profile)
+    background = float((ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2)
+    return (
+        _profile_edge(profile, background, near, +1, reach),
+        _profile_edge(profile, background, far, -1, reach),
+    )
+
+
+def _profile_edge(
+    profile: np.ndarray, background: float, expected: int, inward: int, reach: int
+) -> float | None:
     """Inner edge of the line nearest ``expected`` in a darkness profile, or None.
 
-    ``inward`` is +1 when the box interior lies at higher indices, -1 otherwise. Of the
-    dark peaks within ``reach``, the one nearest the coarse edge wins (a stroke along
-    the wall can be darker than a faint line), and the edge is at most a line's width
-    inside it.
+    ``background`` is the profile's median (paper); ``inward`` is +1 when the box
+    interior lies at higher indices, -1 otherwise. Of the dark peaks within ``reach``,
+    the one nearest the coarse edge wins (a stroke along the wall can be darker than a
+    faint line), and the edge is at most a line's width inside it.
     """
     lo, hi = max(0, expected - reach), min(len(profile), expected + reach + 1)
     if hi - lo < 3:
         return None
     window = profile[lo:hi]
-    background = float(np.median(profile))
     dark = background + 12.0  # faint lines are well above this, paper noise is not
-    peaks = [
-        lo + i
-        for i in range(len(window))
-        if window[i] > dark
-        and window[i] >= window[max(0, i - 1)]
-        and window[i] >= window[min(len(window) - 1, i + 1)]
-    ]
-    if not peaks:
+    before = np.concatenate([window[:1], window[:-1]])
+    after = np.concatenate([window[1:], window[-1:]])
+    peaks = lo + np.flatnonzero((window > dark) & (window >= before) & (window >= after))
+    if not peaks.size:
         return None  # no line here at all (a very faint or missing border)
-    peak = min(peaks, key=lambda i: abs(i - expected))
+    peak = int(peaks[np.argmin(np.abs(peaks - expected))])
     level = background + (float(profile[peak]) - background) / 2
     i, steps = peak, 0
     max_width = max(3, reach // 3)
@@ -58,8 +74,8 @@ def _low_percentile(values: np.ndarray, *, axis: int) -> np.ndarray:
 
 def _refine_one(gray: np.ndarray, quad: np.ndarray) -> np.ndarray:
     tl, tr, br, bl = quad.astype(np.float64)
-    width = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
-    height = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
+    width = (math.dist(tr, tl) + math.dist(br, bl)) / 2
+    height = (math.dist(bl, tl) + math.dist(br, tr)) / 2
     if min(width, height) < 6:
         return quad
     pad = int(round(SEARCH * min(width, height))) + 2
@@ -82,11 +98,8 @@ def _refine_one(gray: np.ndarray, quad: np.ndarray) -> np.ndarray:
     # percentile keeps worn lines with gaps and drops strokes along the wall.
     col_profile = _low_percentile(rows, axis=0)
     row_profile = _low_percentile(cols, axis=1)
-    reach = pad - 1
-    left = _profile_edge(col_profile, pad, +1, reach)
-    right = _profile_edge(col_profile, pad + cw, -1, reach)
-    top = _profile_edge(row_profile, pad, +1, reach)
-    bottom = _profile_edge(row_profile, pad + ch, -1, reach)
+    left, right = _line_edges(col_profile, pad, pad + cw, pad - 1)
+    top, bottom = _line_edges(row_profile, pad, pad + ch, pad - 1)
     x0 = pad if left is None else left
     x1 = pad + cw if right is None else right
     y0 = pad if top is None else top
