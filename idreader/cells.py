@@ -264,7 +264,7 @@ def _wall_zones(mask: np.ndarray, first: int, pad: int) -> tuple[np.ndarray, np.
     row are paper (the last row of ``mask`` is).
     """
     h, w = mask.shape
-    zones = mask[None, first : h - 2, pad : w - pad]
+    zones = np.ascontiguousarray(mask[None, first : h - 2, pad : w - pad])
     if zones.sum(axis=2).max() >= 0.75 * zones.shape[2]:
         return zones, np.zeros(zones.shape[1], np.intp)
     zones = np.ravel(mask)[_tilt_index(h, w, first, pad)]
