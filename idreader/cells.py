@@ -20,13 +20,14 @@ An empty box comes out as an all-zero image: the classifier learns "blank" from 
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+from .cell_walls import remove_border_lines, wall_remnants
 
 if TYPE_CHECKING:
     from .grid import IDGrid
@@ -40,9 +41,6 @@ CROP_SIDE = 56
 CROP_PAD = 0.35
 #: Smallest ink contrast (0-255) that counts as a stroke and as a stroke's core.
 MIN_LOW, MIN_HIGH = 22.0, 45.0
-#: Tilts (rows per column) tried for a ruled line, least tilted first: a box's quad a
-#: few per cent off its true corners tilts the walls in the crop by up to about 0.12.
-TILTS = np.array([0.0, -0.04, 0.04, -0.08, 0.08, -0.12, 0.12])
 
 
 @dataclass(frozen=True)
@@ -138,152 +136,6 @@ def _hysteresis(contrast: np.ndarray, low: float, high: float) -> np.ndarray:
     return strong[labels]
 
 
-def _remove_border_lines(
-    mask: np.ndarray, pad: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Erase the box's four ruled lines, and only the lines' own pixels.
-
-    Each wall is handled by :func:`_remove_line` as the bottom wall of a flipped or
-    transposed view; the horizontal walls go first, so that where they meet a vertical
-    wall they are gone and do not look like strokes crossing it. Returns the cleaned
-    mask, the line pixels kept because a stroke crosses the line there, where the digit
-    may lie (the box with a small tolerance, and up to a wall found further out than
-    the box edge), and which walls were found and erased at the box edge, no further
-    out than a quarter of the box (bool: bottom, top, right, left; a line further out
-    is the wall of the next box, and this one's was not found).
-    """
-    h, w = mask.shape
-    # two rows and columns of paper around the crop, so that reads past an edge are 0
-    out = np.zeros((h + 4, w + 4), bool)
-    out[2:-2, 2:-2] = mask
-    crossings = np.zeros_like(out)
-    near_box = np.zeros_like(mask)
-    edge = max(2, pad // 4)
-    near_box[pad - edge : h - pad + edge, pad - edge : w - pad + edge] = True
-    walls = (
-        (lambda a: a[2:, 2:-2], lambda a: a),
-        (lambda a: a[:-2, 2:-2][::-1], lambda a: a[::-1]),
-        (lambda a: a[2:-2, 2:].T, lambda a: a.T),
-        (lambda a: a[2:-2, :-2].T[::-1], lambda a: a.T[::-1]),
-    )
-    found = np.zeros(len(walls), bool)
-    for i, (padded, plain) in enumerate(walls):
-        outer = _remove_line(padded(out), padded(crossings), pad)
-        if outer is not None:
-            near = plain(near_box)
-            near[pad:outer, pad - edge : near.shape[1] - pad + edge] = True
-            found[i] = outer - (near.shape[0] - pad) <= 0.25 * (min(h, w) - 2 * pad)
-    return out[2:-2, 2:-2], (crossings & out)[2:-2, 2:-2], near_box, found
-
-
-def _remove_line(mask: np.ndarray, crossings: np.ndarray, pad: int) -> int | None:
-    """Erase the ruled line along the bottom wall of ``mask`` (in place).
-
-    ``mask`` is the crop with two rows of paper added below. The line is looked for in
-    the margin and a pixel or two into the box: the densest rows there (ink across at
-    least half of the box width, so a worn or faint line still counts), nearest the box
-    edge. Its thickness and position are measured only in the columns where nothing
-    touches it (the thinnest vertical runs through that row), so a stroke lying on the
-    line does not widen it; a straight fit through those columns follows a slightly
-    tilted line, and a thin line tilted more is first laid flat (:func:`_wall_zones`).
-
-    Then, column by column, only the line's band is erased. A stroke that goes on at
-    least two pixels past both sides of the band crosses or lies on the line (it is
-    thicker than the line there): that column is kept whole and its band pixels are
-    marked in ``crossings`` (two pixels, so that a neighbour's digit and this one that
-    touch the line from either side are not joined through it). A stroke touching the
-    line from one side keeps every pixel outside the band; a lone pixel just past the
-    band is the line's anti-aliased rim.
-
-    Returns the row just past the line (where the box surely ends), or None when there
-    is no line.
-    """
-    h, w = mask.shape[0] - 2, mask.shape[1]
-    reach = pad + max(1, pad // 5)
-    zones, tilts = _wall_zones(mask, h - reach, pad)
-    side = zones.shape[2]
-    profile = zones.sum(axis=2)[tilts, np.arange(reach)]
-    most = int(profile.max())
-    if most < 0.5 * side:
-        return None
-    # Of the dense rows (a stroke beside the line is rarely as dense), the one nearest
-    # the box edge: further out may lie the wall of the next box.
-    dense = np.flatnonzero(profile >= 0.8 * most)
-    k = int(dense[np.argmin(np.abs(dense - (reach - pad)))])
-    zone, tilt = zones[tilts[k]], float(TILTS[tilts[k]])
-    hit = zone[k]
-    up = np.cumprod(zone[:k][::-1], axis=0).sum(axis=0)
-    down = np.cumprod(zone[k + 1 :], axis=0).sum(axis=0)
-    length = up + down + 1
-    # (sorted-array quantiles and plain sums: np.median, np.percentile and np.mean
-    # would cost more than all the rest)
-    runs = np.sort(length[hit])
-    alone = hit & (length <= runs[len(runs) // 4] + 1)
-    xs = np.flatnonzero(alone)
-    centre = (down[alone] - up[alone]) / 2.0  # from the middle of row k
-    thickness = int(np.sort(length[alone])[len(xs) // 2])
-    x_mid, c_mid = xs.sum() / len(xs), centre.sum() / len(xs)
-    dx = xs - x_mid
-    slope = min(0.1, max(-0.1, float(dx @ centre) / max(float(dx @ dx), 1.0)))
-    # The band's first row in every column, rounded (positive: + 0.5 and truncate).
-    cols = np.arange(w)
-    top = h - reach + k + 0.5 + c_mid - thickness / 2.0 - slope * (pad + x_mid)
-    start = (top + 0.5 + slope * cols + tilt * (cols - (w - 1) / 2)).astype(np.intp)
-    start = start.clip(h - reach, h)
-    # Straighten the line: rows from two above the band to two below, in every column.
-    rows = np.minimum(start + np.arange(-2, thickness + 2)[:, None], h + 1)
-    strip = mask[rows, cols]
-    band = strip[2:-2]
-    # A ruled line runs from wall to wall (worn gaps aside); a dense digit stroke near
-    # the edge, such as the bar of a 7 where no line is drawn, does not.
-    ink_at = np.flatnonzero(strip[1:-1, pad : w - pad].any(axis=0))
-    if len(ink_at) == 0 or ink_at[0] > 0.2 * side or ink_at[-1] < 0.8 * side - 1:
-        return None
-    in1, out1 = strip[1], strip[-2]
-    in2, out2 = in1 & strip[0], out1 & strip[-1]
-    through = in2 & out2
-    if through.any():
-        crossings[rows[2:-2], cols] |= band & through
-    band &= through
-    strip[1] &= through | in2
-    strip[-2] &= through | out2
-    mask[rows, cols] = strip
-    return int(start[pad : w - pad].max()) + thickness
-
-
-def _wall_zones(mask: np.ndarray, first: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
-    """The rows from ``first`` down, across the box, and the tilt that suits each row.
-
-    A thin line tilted by a tenth of a pixel per column spreads over several rows, none
-    of which holds half of it; shifting each column by whole rows lays it flat again.
-    When no row holds three quarters of the box as it is (a solid straight wall does),
-    the rows are sheared for every tilt in :data:`TILTS`, and each row takes its best
-    tilt: one that gains a quarter of the box per step (a thin tilted line gains more),
-    so that a digit stroke beside a straight line does not tilt the band. Returns bool
-    (tilts, rows, box width) and, per row, the index of its tilt. Reads past the last
-    row are paper (the last row of ``mask`` is).
-    """
-    h, w = mask.shape
-    zones = np.ascontiguousarray(mask[None, first : h - 2, pad : w - pad])
-    if zones.sum(axis=2).max() >= 0.75 * zones.shape[2]:
-        return zones, np.zeros(zones.shape[1], np.intp)
-    zones = np.ravel(mask)[_tilt_index(h, w, first, pad)]
-    steps = np.abs(TILTS) / TILTS[2]
-    score = zones.sum(axis=2) - (0.25 * zones.shape[2] * steps)[:, None]
-    return zones, np.argmax(score, axis=0)
-
-
-@functools.lru_cache(maxsize=64)
-def _tilt_index(h: int, w: int, first: int, pad: int) -> np.ndarray:
-    """Flat indices into an (h, w) array for :func:`_wall_zones` (crops share a few sizes)."""
-    xs = np.arange(pad, w - pad)
-    shifts = np.rint(TILTS[:, None] * (xs - (w - 1) / 2)).astype(np.intp)
-    rows = (np.arange(first, h - 2)[None, :, None] + shifts[:, None, :]).clip(0, h - 1)
-    index = rows * w + xs
-    index.flags.writeable = False
-    return index
-
-
 @dataclass(frozen=True)
 class _Box:
     """One crop after thresholding and line removal: its ink components and where each lies.
@@ -295,7 +147,7 @@ class _Box:
     pad : int
         Margin (pixels) around the box interior.
     near_box : np.ndarray
-        bool (h, w): where the digit may lie (:func:`_remove_border_lines`).
+        bool (h, w): where the digit may lie (:func:`remove_border_lines`).
     others : np.ndarray
         int32 (h, w): the grid's other boxes in the crop (:func:`_other_boxes`).
     labels : np.ndarray
@@ -337,7 +189,7 @@ def _segment(crop: np.ndarray, pad_fraction: float, others: np.ndarray) -> _Box:
 
     ``others`` maps the crop's pixels to the grid's other boxes (1, 2, ... for each
     box, 0 for none). A component must reach into the box, span at least 15 % of it
-    (a speck is a compact dot) and not be a wall remnant (:func:`_wall_remnants`) to
+    (a speck is a compact dot) and not be a wall remnant (:func:`wall_remnants`) to
     be a candidate for the digit.
     """
     gray = np.asarray(crop, np.float32)
@@ -350,7 +202,7 @@ def _segment(crop: np.ndarray, pad_fraction: float, others: np.ndarray) -> _Box:
     sigma = max(0.0, float(p75 - p50)) / 0.6745
     contrast = np.clip(paper - gray, 0, None)
     low, high = max(MIN_LOW, 3.0 * sigma), max(MIN_HIGH, 5.0 * sigma)
-    mask, crossings, near_box, found = _remove_border_lines(_hysteresis(contrast, low, high), pad)
+    mask, crossings, near_box, found = remove_border_lines(_hysteresis(contrast, low, high), pad)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     inner = labels[pad : h - pad, pad : w - pad]
     own = np.bincount(inner.ravel(), minlength=n)
@@ -368,7 +220,7 @@ def _segment(crop: np.ndarray, pad_fraction: float, others: np.ndarray) -> _Box:
         (own > 0) & (stats[:, cv2.CC_STAT_AREA] >= 0.004 * side * side) & (extent >= 0.15 * side)
     )
     candidate[0] = False
-    candidate &= ~_wall_remnants(inner, candidate, found)
+    candidate &= ~wall_remnants(inner, candidate, found)
     foreign = per_box[np.arange(n), neighbour]
     return _Box(
         contrast,
@@ -384,56 +236,6 @@ def _segment(crop: np.ndarray, pad_fraction: float, others: np.ndarray) -> _Box:
         crossed,
         candidate,
     )
-
-
-def _wall_remnants(inner: np.ndarray, candidate: np.ndarray, found: np.ndarray) -> np.ndarray:
-    """Candidates whose ink inside the box is only pieces of a box wall (bool per label).
-
-    ``inner`` is the label image of the box interior; ``found`` says which of its walls
-    (bottom, top, right, left) :func:`_remove_line` found and erased. A wall it did not
-    find is often broken into pieces too short or too far apart to count as a line:
-    what is left inside the box is a thin, straight piece along that edge, reaching at
-    most a tenth of the box into it and no thicker than a ruled line. Of a wall that
-    was erased, a ragged rim up to two pixels thick can be left. A component counts as
-    a remnant when every piece of it inside the box is one (it may go on outside, as a
-    wall does). A digit's stroke beside a wall reaches further in: a "1" written near
-    the edge is as thick as the pen and stands off the line; what is left of a stroke
-    that lay on an erased line is thicker than its rim.
-    """
-    h, w = inner.shape
-    side = min(h, w)
-    depth = max(3, round(0.1 * side))
-    # only a component that keeps out of the box's core can be one
-    suspect = candidate.copy()
-    suspect[inner[depth : h - depth, depth : w - depth]] = False
-    if not suspect.any():
-        return suspect
-    m, pieces, stats, _ = cv2.connectedComponentsWithStats(
-        suspect[inner].astype(np.uint8), connectivity=8
-    )
-    parent = np.zeros(m, np.intp)
-    parent[pieces.ravel()] = inner.ravel()
-    x0, y0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-    bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
-    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
-    remnant = np.zeros(m, bool)
-    # (near that edge, length along the wall, extent across it) for the four walls
-    walls = (
-        (y0 >= h - depth, bw, bh),
-        (y0 + bh <= depth, bw, bh),
-        (x0 >= w - depth, bh, bw),
-        (x0 + bw <= depth, bh, bw),
-    )
-    for (near, length, across), erased in zip(walls, found, strict=True):
-        thickness = area / length
-        remnant |= (
-            near
-            & (thickness <= (2.0 if erased else 0.1 * side))
-            & (across <= thickness + 0.12 * length + 1)
-        )
-    # a component is a remnant when none of its pieces inside the box is anything else
-    suspect[parent[1:][~remnant[1:]]] = False
-    return suspect
 
 
 def _owned(box: _Box, holds: np.ndarray | None, number: int) -> np.ndarray:
