@@ -135,7 +135,10 @@ def _pipeline_cells(clf, cells: Examples, *, out: Path) -> dict:
     save_gallery(cells.images[digit & (pred == BLANK)], out / "false_blank.png")
     return {
         "cells_blank_with_ink": int((blank & has_ink).sum()),
-        "cells_blank_recall_with_ink": float((pred[blank & has_ink] == BLANK).mean()),
+        # None when cleaning left no blank box with ink (a mean over nothing is NaN)
+        "cells_blank_recall_with_ink": float((pred[blank & has_ink] == BLANK).mean())
+        if (blank & has_ink).any()
+        else None,
         "cells_blank_recall_empty": float((pred[blank & ~has_ink] == BLANK).mean()),
         # Errors made with top probability >= 0.9 would pass a 0.9 confidence threshold.
         "cells_errors": int(wrong.sum()),
@@ -161,7 +164,7 @@ def _pipeline_cells(clf, cells: Examples, *, out: Path) -> dict:
 
 def render_markdown(report: dict) -> str:
     """The report as a short markdown document."""
-    pct = lambda v: f"{100 * v:.2f} %"  # noqa: E731
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.2f} %"  # noqa: E731
     lines = [
         f"# Evaluation of {report['model']} (version {report['version']})",
         "",
