@@ -164,7 +164,7 @@ def test_accuracy_on_committed_mnist_slice(clf: DigitClassifier, cells, card: di
     assert accuracy >= stated - SLICE_MARGIN, (accuracy, stated)
     # A written digit read as blank can silently shorten an ID, so it must never be
     # confident: every such reading stays below the default 0.9 confidence threshold
-    # (model 1.0.0: 2 of these 2,000, blank probability 0.51 and 0.61). The count bound
+    # (model 1.0.0: 2 of these 2,000, blank probability 0.51 and 0.61; 1.1.0: none). The count bound
     # (0.15 %) is three times the 0.05 % target, for a sample this small.
     called_blank = pred == BLANK
     assert int(called_blank.sum()) <= 3
