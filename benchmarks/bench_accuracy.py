@@ -391,6 +391,7 @@ def report(records: dict, command: str) -> str:
     met = rates(sweep[target_met]["read_ok"], sweep[target_met]["reading"])
     with_list = [rates(x["match_ok"], x["reader"]) for x in sweep.values()]
     read = rates(o["read_ok"], o["reading"])
+    read_list = rates(o["match_ok"], o["reader"])
     on, off_list = o["on_list"], ~o["on_list"]
     listed = rates(o["match_ok"][on], o["reader"][on])
     missing = rates(o["match_ok"][off_list], o["reader"][off_list])
@@ -498,7 +499,8 @@ def report(records: dict, command: str) -> str:
         "calibrated (table above), so what is left unflagged errs at about the mean of "
         "1 - confidence over those pages: only a near-1 threshold gets below the target. "
         "With the class list, unflagged wrong matches number "
-        f"{max(r['silent'] for r in with_list)} at every threshold in the table, with "
+        f"{min(r['silent'] for r in with_list)} to {max(r['silent'] for r in with_list)} "
+        f"over the thresholds in the table ({read_list['silent']} at the default), with "
         f"{min(r['flag_rate'] for r in with_list):.1%} to "
         f"{max(r['flag_rate'] for r in with_list):.1%} of pages flagged.",
     ]
