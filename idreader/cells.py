@@ -39,6 +39,8 @@ CROP_SIDE = 56
 #: Margin added on each side of the box, as a fraction of the inner box side: room for
 #: a digit that crosses a wall, and for the wall's own width.
 CROP_PAD = 0.35
+#: That margin as a fraction of the crop's long side (the default of :func:`clean_cell`).
+PAD_FRACTION = CROP_PAD / (1 + 2 * CROP_PAD)
 #: Smallest ink contrast (0-255) that counts as a stroke and as a stroke's core.
 MIN_LOW, MIN_HIGH = 22.0, 45.0
 
@@ -428,7 +430,7 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
         :func:`box_crop` (the ruled lines lie in the margin); not modified.
     pad_fraction : float or None
         Margin on each side as a fraction of the crop's long side; default the margin
-        of :func:`box_crop` (``CROP_PAD / (1 + 2 * CROP_PAD)``).
+        of :func:`box_crop` (:data:`PAD_FRACTION`).
 
     Returns
     -------
@@ -450,7 +452,7 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
     (0.0, 0.0)
     """
     if pad_fraction is None:
-        pad_fraction = CROP_PAD / (1 + 2 * CROP_PAD)
+        pad_fraction = PAD_FRACTION
     h, w = np.shape(crop)[:2]
     others = _row_neighbours((h, w), int(round(pad_fraction * max(h, w))))
     return _finish(_segment(crop, pad_fraction, others), None, 0)
@@ -486,11 +488,10 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
     """
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    pad_fraction = CROP_PAD / (1 + 2 * CROP_PAD)
     boxes, matrices = [], []
     for i, quad in enumerate(grid.cells):
         crop, m = _warp_box(image, quad)
-        boxes.append(_segment(crop, pad_fraction, _other_boxes(grid.cells, i, m, crop.shape)))
+        boxes.append(_segment(crop, PAD_FRACTION, _other_boxes(grid.cells, i, m, crop.shape)))
         matrices.append(m)
     # a stroke between two boxes goes to the one without a digit of its own (_owned)
     holds = np.array([False] + [_holds_digit(box) for box in boxes])

@@ -10,6 +10,7 @@ handwritten stroke (a stroke covers only some rows of the box, a line covers all
 from __future__ import annotations
 
 import math
+from statistics import median  # np.median costs more on a short profile
 
 import cv2
 import numpy as np
@@ -26,9 +27,7 @@ def _line_edges(
     The box interior lies between the two. Each edge is None when no line shows there
     (a very faint or missing border).
     """
-    # np.median of a short profile costs more than sorting it
-    ordered = np.sort(profile)
-    background = float((ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2)
+    background = float(median(profile.tolist()))
     return (
         _profile_edge(profile, background, near, +1, reach),
         _profile_edge(profile, background, far, -1, reach),
