@@ -5,6 +5,8 @@ that scale. Here each side of each box is moved to the inner edge of its ruled l
 found in a line profile of the full-resolution page: a low percentile per column (or
 row) of the darkness across the box, which is high on a ruled line and low across a
 handwritten stroke (a stroke covers only some rows of the box, a line covers all).
+A wall worn away over most of a box can still lose to a digit's bar beside it, so each
+side's correction must agree with the same side's correction along the row.
 """
 
 from __future__ import annotations
@@ -71,17 +73,37 @@ def _low_percentile(values: np.ndarray, *, axis: int) -> np.ndarray:
     return np.take(np.partition(values, k, axis=axis), k, axis=axis)
 
 
-def _refine_one(gray: np.ndarray, quad: np.ndarray) -> np.ndarray:
+#: A side's correction that differs from the median correction of that side over the row
+#: by more than this fraction of the box is not its line (see :func:`refine_cells`).
+AGREE = 0.1
+
+
+def _frame(quad: np.ndarray) -> tuple[np.ndarray, int, int, int] | None:
+    """The affine map from the page into a box-aligned crop with ``pad`` around the box,
+    the box's width and height in it, and ``pad``; None for a box too small to refine."""
     tl, tr, br, bl = quad.astype(np.float64)
     width = (math.dist(tr, tl) + math.dist(br, bl)) / 2
     height = (math.dist(bl, tl) + math.dist(br, tr)) / 2
     if min(width, height) < 6:
-        return quad
+        return None
     pad = int(round(SEARCH * min(width, height))) + 2
     cw, ch = int(round(width)), int(round(height))
     src = np.float32([tl, tr, bl])
     dst = np.float32([[pad, pad], [pad + cw, pad], [pad, pad + ch]])
-    m = cv2.getAffineTransform(src, dst)
+    return cv2.getAffineTransform(src, dst), cw, ch, pad
+
+
+def _side_shifts(gray: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """How far each side of a box must move to reach its line (left, top, right, bottom).
+
+    In box-crop pixels, positive to the right and down; NaN where no line shows, or
+    for every side when what was found cannot be this box's lines.
+    """
+    shifts = np.full(4, np.nan)
+    frame = _frame(quad)
+    if frame is None:
+        return shifts
+    m, cw, ch, pad = frame
     crop = cv2.warpAffine(
         gray,
         m,
@@ -95,16 +117,30 @@ def _refine_one(gray: np.ndarray, quad: np.ndarray) -> np.ndarray:
     cols = dark[:, pad + cw // 5 : pad + cw - cw // 5]
     # A ruled line is dark in (nearly) every row of the box, a stroke in some: the 30th
     # percentile keeps worn lines with gaps and drops strokes along the wall.
-    col_profile = _low_percentile(rows, axis=0)
-    row_profile = _low_percentile(cols, axis=1)
-    left, right = _line_edges(col_profile, pad, pad + cw, pad - 1)
-    top, bottom = _line_edges(row_profile, pad, pad + ch, pad - 1)
+    left, right = _line_edges(_low_percentile(rows, axis=0), pad, pad + cw, pad - 1)
+    top, bottom = _line_edges(_low_percentile(cols, axis=1), pad, pad + ch, pad - 1)
     x0 = pad if left is None else left
     x1 = pad + cw if right is None else right
     y0 = pad if top is None else top
     y1 = pad + ch if bottom is None else bottom
     if x1 - x0 < 0.6 * cw or y1 - y0 < 0.6 * ch:
-        return quad  # the profile found something other than this box's lines
+        return shifts  # the profile found something other than this box's lines
+    for i, (edge, coarse) in enumerate(
+        ((left, pad), (top, pad), (right, pad + cw), (bottom, pad + ch))
+    ):
+        if edge is not None:
+            shifts[i] = edge - coarse
+    return shifts
+
+
+def _moved(quad: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """``quad`` with its sides moved by ``shifts`` (see :func:`_side_shifts`)."""
+    frame = _frame(quad)
+    if frame is None:
+        return quad
+    m, cw, ch, pad = frame
+    x0, y0 = pad + shifts[0], pad + shifts[1]
+    x1, y1 = pad + cw + shifts[2], pad + ch + shifts[3]
     inv = cv2.invertAffineTransform(m)
     pts = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
     return (pts @ inv[:, :2].T + inv[:, 2]).astype(quad.dtype)
@@ -112,6 +148,12 @@ def _refine_one(gray: np.ndarray, quad: np.ndarray) -> np.ndarray:
 
 def refine_cells(gray: np.ndarray, quads: np.ndarray) -> np.ndarray:
     """Move each box side to the inner edge of its ruled line at full resolution.
+
+    The boxes of a row are found together, so the coarse corners are off by about the
+    same amount all along the row; a side whose correction differs from the median
+    correction of that side by more than :data:`AGREE` of its box did not find its
+    line (a broken wall, with a digit's bar beside it, such as the top of a 7) and
+    takes the median instead, as does a side where no line shows.
 
     Parameters
     ----------
@@ -135,4 +177,15 @@ def refine_cells(gray: np.ndarray, quads: np.ndarray) -> np.ndarray:
     >>> np.round(refine_cells(page, q)[0], 3).tolist()
     [[10.5, 10.5], [48.5, 10.5], [48.5, 48.5], [10.5, 48.5]]
     """
-    return np.stack([_refine_one(gray, q) for q in quads]) if len(quads) else quads
+    if not len(quads):
+        return quads
+    shifts = np.stack([_side_shifts(gray, q) for q in quads])
+    found = ~np.isnan(shifts)
+    # a side that no box found keeps its coarse position
+    typical = np.array(
+        [median(shifts[found[:, i], i].tolist()) if found[:, i].any() else 0.0 for i in range(4)]
+    )
+    sides = np.linalg.norm(quads[:, [1, 3]] - quads[:, [0, 0]], axis=2).min(axis=1)
+    agree = np.abs(shifts - typical) <= AGREE * sides[:, None]
+    shifts = np.where(found & agree, shifts, typical)
+    return np.stack([_moved(q, s) for q, s in zip(quads, shifts, strict=True)])

@@ -261,3 +261,23 @@ def test_graph_paper_has_no_id_grid():
     page[:, ::30] = 0
     page[::30, :] = 0
     assert find_id_grid(page) is None
+
+
+def test_refined_side_agrees_with_the_row():
+    # regression: a top wall broken over most of one box, with the bar of a 7 under it;
+    # that box's top moved down onto the bar (the 7 was then read as 1)
+    from idreader.grid_refine import refine_cells
+
+    page = np.full((200, 600), 255, np.uint8)
+    _boxes(page, 50, 50, 6, 60, 60)
+    page[49:52, 172:226] = 255  # box 3 (x 170-230): its top rule, worn away
+    page[62:68, 182:222] = 0  # a digit's bar 12 px below it
+    coarse = np.array(
+        [[[51 + 60 * i, 51], [109 + 60 * i, 51], [109 + 60 * i, 109], [51 + 60 * i, 109]]
+         for i in range(6)], np.float32)  # fmt: skip
+    refined = refine_cells(page, coarse)
+    tops = refined[:, 0, 1]
+    assert np.abs(tops - tops[0]).max() < 1.0  # box 3's top is on the row's rule
+    assert abs(tops[0] - 51.5) < 1.0
+    # the sides that did find their line are unchanged by the agreement
+    np.testing.assert_allclose(refined[:, 2, 1], 109.5, atol=1.0)
