@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .config import DEFAULT_CONFIDENCE_THRESHOLD
 from .results import DigitResult
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def assemble(
     probs: np.ndarray,
     *,
     id_length: int | None = None,
-    confidence_threshold: float = 0.9,
+    confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
     ambiguity_margin: float = 0.2,
     id_pattern: str | None = None,
     check_digit: Callable[[str], bool] | None = None,
@@ -109,11 +110,11 @@ def assemble(
 
     Examples
     --------
-    >>> p = np.full((3, 11), 0.001)
-    >>> p[0, 4] = p[1, 2] = p[2, 10] = 0.99
+    >>> p = np.full((3, 11), 0.0001)
+    >>> p[0, 4] = p[1, 2] = p[2, 10] = 0.999
     >>> r = assemble(p)
     >>> r.student_id, round(r.confidence, 3), r.reasons
-    ('42', 0.97, ())
+    ('42', 0.997, ())
     """
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] != N_CLASSES:

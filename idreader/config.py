@@ -9,10 +9,11 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-#: Default probability below which a page's ID is flagged ``low_confidence``.
-#: Chosen from measured data (docs/accuracy.md): it keeps unflagged wrong IDs rare
-#: while sending few correct pages to a human.
-DEFAULT_CONFIDENCE_THRESHOLD = 0.9
+#: Default probability below which a page's ID (and, with a class list, its match) is
+#: flagged. Chosen from measured data (docs/accuracy.md) as the lowest threshold that
+#: keeps IDs that are wrong and unflagged at 0.2 % or fewer without a class list; with a
+#: class list a confident unique match clears most of those flags.
+DEFAULT_CONFIDENCE_THRESHOLD = 0.99
 
 #: Default prior probability that a page's writer is not on the class list. At 0.001 an
 #: off-list writer whose ID is one digit from a listed one was matched without a flag;

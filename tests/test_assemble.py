@@ -80,13 +80,13 @@ def test_format_filter_matches_brute_force(seed: int, pattern, check) -> None:
 
 
 def test_clean_read_has_no_reasons_and_joint_confidence() -> None:
-    p = reading("1234567 ", conf=0.995)
+    p = reading("1234567 ", conf=0.999)
     r = assemble(p, id_length=7)
     assert r.student_id == "1234567"
-    assert r.confidence == pytest.approx(0.995**8)
+    assert r.confidence == pytest.approx(0.999**8)
     assert (r.flagged, r.reasons) == (False, ())
     assert [d.value for d in r.digits] == list("1234567") + [""]
-    assert r.candidates[0] == ("1234567", pytest.approx(0.995**8))
+    assert r.candidates[0] == ("1234567", pytest.approx(0.999**8))
 
 
 def test_leading_zeros_kept_and_trailing_blanks_dropped() -> None:
@@ -141,10 +141,10 @@ def test_unexpected_length(text: str, id_length: int) -> None:
 
 
 def test_all_blank_is_nothing_readable() -> None:
-    p = reading("      ", conf=0.99)
+    p = reading("      ", conf=0.999)
     r = assemble(p)
     assert r.student_id is None
-    assert r.confidence == pytest.approx(0.99**6)
+    assert r.confidence == pytest.approx(0.999**6)
     assert r.reasons == ("unexpected_length",)
     assert all(d.value == "" for d in r.digits)
 

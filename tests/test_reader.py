@@ -161,8 +161,8 @@ def test_confident_match_settles_a_low_confidence_reading(reader):
 
     uncertain = PageResult("a.pdf", 1, "1234", 0.6, True, ("low_confidence",))
     students = [Student("1234", "Ann"), Student("5678", "Bo")]
-    (settled,), _ = reader._match([uncertain], [_probs_for("1234", 6, p=0.88)], students, None)
-    assert settled.match.id == "1234" and settled.match.confidence > 0.95
+    (settled,), _ = reader._match([uncertain], [_probs_for("1234", 6, p=0.95)], students, None)
+    assert settled.match.id == "1234" and settled.match.confidence > 0.99
     assert settled.reasons == () and not settled.flagged
 
 
