@@ -15,9 +15,11 @@ from .errors import ConfigError
 #: class list a confident unique match clears most of those flags.
 DEFAULT_CONFIDENCE_THRESHOLD = 0.99
 
-#: Default prior probability that a page's writer is not on the class list. At 0.001 an
-#: off-list writer whose ID is one digit from a listed one was matched without a flag;
-#: at 0.01 none was (docs/accuracy.md).
+#: Default prior probability that a page's writer is not on the class list: about one in
+#: a hundred, like late enrolments in a real course. Smaller values match more misread
+#: pages when the list is complete, but send writers missing from the list to a listed
+#: look-alike with more confidence (at 0.0001 one such match went unflagged; the
+#: trade-off per value is in docs/accuracy.md).
 DEFAULT_OFF_LIST_PRIOR = 0.01
 
 
