@@ -357,9 +357,7 @@ def complete_list_table(records: dict, threshold: float) -> list[str]:
     for prior in PRIORS:
         o = outcomes(subset, threshold, off_list_prior=prior)
         r = rates(o["match_ok"], o["reader"])
-        lines.append(
-            f"| {prior:g} | {r['correct']:.2%} | {r['flag_rate']:.1%} | {r['silent']} |"
-        )
+        lines.append(f"| {prior:g} | {r['correct']:.2%} | {r['flag_rate']:.1%} | {r['silent']} |")
     return lines
 
 
