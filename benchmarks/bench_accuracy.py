@@ -330,9 +330,9 @@ def prior_table(records: dict, threshold: float) -> list[str]:
 def complete_list_table(records: dict, threshold: float) -> list[str]:
     """Matching when every writer is on the list: issue #5's own design.
 
-    The pages of writers missing from the list are left out, and so are the listed
-    students put there as their one-digit neighbours; what is left is the writers plus
-    about 20 % extra students.
+    The same pages against another list: the writers who were missing are put on it and
+    the one-digit neighbours listed in their place are taken off, which leaves every
+    writer plus the extra students.
     """
     pages = records["pages"]
     missing = [p["truth"] for p in pages if not p["on_list"] and p["truth"]]
@@ -341,21 +341,21 @@ def complete_list_table(records: dict, threshold: float) -> list[str]:
     decoy = np.zeros(len(students), bool)
     for sid in missing:
         decoy |= (digits != np.array([int(c) for c in sid])).sum(axis=1) == 1
-    writers = {p["truth"] for p in pages if p["on_list"]}
-    keep = [i for i, p in enumerate(pages) if p["on_list"]]
-    subset = {
-        "pages": [pages[i] for i in keep],
-        "probs": [records["probs"][i] for i in keep],
-        "students": [s for s, d in zip(students, decoy, strict=True) if s in writers or not d],
+    writers = {p["truth"] for p in pages}
+    complete = {
+        "pages": [{**p, "on_list": True} for p in pages],
+        "probs": records["probs"],
+        "students": [s for s, d in zip(students, decoy, strict=True) if s in writers or not d]
+        + missing,
     }
     lines = [
-        f"{len(keep)} pages, {len(subset['students'])} listed students.",
+        f"{len(pages)} pages, {len(complete['students'])} listed students.",
         "",
         "| off_list_prior | matched right | flag rate | unflagged wrong |",
         "|---:|---:|---:|---:|",
     ]
     for prior in PRIORS:
-        o = outcomes(subset, threshold, off_list_prior=prior)
+        o = outcomes(complete, threshold, off_list_prior=prior)
         r = rates(o["match_ok"], o["reader"])
         lines.append(f"| {prior:g} | {r['correct']:.2%} | {r['flag_rate']:.1%} | {r['silent']} |")
     return lines
@@ -512,9 +512,10 @@ def report(records: dict, command: str) -> str:
         "",
         *prior_table(records, chosen),
         "",
-        "When every writer is on the list (the design of issue #5: the writers plus about "
-        "20 % extra students), the misread pages need not compete with look-alike writers "
-        "who are missing, and a smaller `off_list_prior` matches them too:",
+        "The same pages when every writer is on the list (the design of issue #5: the "
+        "writers plus about 20 % extra students, no look-alikes of missing writers). A "
+        "misread page then competes only with the students on the list, and a smaller "
+        "`off_list_prior` lets the list correct it:",
         "",
         *complete_list_table(records, chosen),
         "",
