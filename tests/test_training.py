@@ -19,7 +19,7 @@ onnx = pytest.importorskip("onnx")
 
 from idreader.classifier import DigitClassifier  # noqa: E402
 from idreader.errors import ModelError  # noqa: E402
-from training.augment import AugmentConfig, augment  # noqa: E402
+from training.augment import AugmentConfig, augment, edge_fragments  # noqa: E402
 from training.blanks import blank_cells, scribble_cells, scribble_target  # noqa: E402
 from training.calibrate import expected_calibration_error, fit_temperature, softmax  # noqa: E402
 from training.cells_data import strip_cells  # noqa: E402
@@ -102,6 +102,21 @@ def test_augment_changes_images_but_keeps_ink_and_range(mnist) -> None:
     assert (y - x).abs().mean() > 0.02
     ratio = (y.sum((1, 2, 3)) / x.sum((1, 2, 3))).median()
     assert 0.6 < float(ratio) < 1.6  # scale/stroke changes, the digit is not lost
+
+
+def test_edge_fragments_touch_only_the_edges_of_about_p_of_the_images(mnist) -> None:
+    x = torch.from_numpy(mnist[0][:1000].astype(np.float32) / 255).unsqueeze(1)
+    cfg = AugmentConfig(p_fragment=0.3)
+    y = edge_fragments(x, cfg=cfg, generator=torch.Generator().manual_seed(1))
+    changed = (y != x).flatten(1).any(dim=1)
+    assert 0.22 < float(changed.float().mean()) < 0.32  # a few stretches are empty
+    torch.testing.assert_close(y[:, :, 4:24, 4:24], x[:, :, 4:24, 4:24])
+    assert bool((y >= x).all()) and float(y.max()) <= 1.0
+    # every side gets its share: top, bottom, left, right
+    new_ink = (y - x).squeeze(1)
+    sides = [new_ink[:, :4].sum((1, 2)), new_ink[:, -4:].sum((1, 2))]
+    sides += [new_ink[:, :, :4].sum((1, 2)), new_ink[:, :, -4:].sum((1, 2))]
+    assert all(int((s > 0).sum()) > 30 for s in sides)
 
 
 def test_blank_and_scribble_cells() -> None:

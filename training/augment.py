@@ -1,4 +1,5 @@
-"""Batch augmentation with torch ops (no torchvision): affine warps, stroke width, blur, noise.
+"""Batch augmentation with torch ops (no torchvision): affine warps, stroke width, wall
+fragments, blur, noise.
 
 All functions take and return float32 tensors ``(N, 1, 28, 28)`` in [0, 1] and never
 modify their input.
@@ -27,6 +28,7 @@ class AugmentConfig:
     p_blur: float = 0.15
     p_noise: float = 0.3
     noise_sigma: float = 0.08
+    p_fragment: float = 0.0
 
 
 def random_affine(
@@ -82,6 +84,42 @@ def stroke_width(
     return _where((r >= cfg.p_thick) & (r < cfg.p_thick + cfg.p_thin), thin, out)
 
 
+def edge_fragments(
+    x: torch.Tensor, *, cfg: AugmentConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Draw a thin straight line along one edge of a random subset of images.
+
+    It is what a box wall can leave beside a digit after cleaning, drawn like
+    :func:`training.blanks.draw_edge_fragment`: 1-2 pixels thick, up to 2 pixels from the
+    edge, over a random stretch of it, with ink 0.3-1.
+
+    Examples
+    --------
+    >>> g, cfg = torch.Generator().manual_seed(0), AugmentConfig(p_fragment=1.0)
+    >>> y = edge_fragments(torch.zeros(64, 1, 28, 28), cfg=cfg, generator=g)
+    >>> float(y.amax()) >= 0.3, bool(y[:, :, 4:24, 4:24].eq(0).all())  # ink only at the edges
+    (True, True)
+    """
+    n = x.shape[0]
+    pick = torch.rand(n, generator=generator) < cfg.p_fragment
+    if not pick.any():
+        return x
+
+    def ints(lo: int, hi: int) -> torch.Tensor:
+        return torch.randint(lo, hi, (n, 1), generator=generator)
+
+    pos, thickness, side = ints(0, 3), ints(1, 3), ints(0, 4).view(-1)
+    ends = torch.sort(torch.cat([ints(0, 28), ints(0, 28)], dim=1), dim=1).values
+    value = torch.rand(n, generator=generator) * 0.7 + 0.3
+    idx = torch.arange(28)[None]
+    across = (idx >= pos) & (idx < pos + thickness)
+    along = (idx >= ends[:, :1]) & (idx < ends[:, 1:])
+    top = across[:, :, None] & along[:, None, :]  # (n, rows, cols): a line along the top
+    sides = torch.stack([top, top.flip(1), top.transpose(1, 2), top.transpose(1, 2).flip(2)])
+    line = sides[side, torch.arange(n)] & pick[:, None, None]
+    return torch.maximum(x, (line * value[:, None, None])[:, None])
+
+
 def blur_and_noise(
     x: torch.Tensor, *, cfg: AugmentConfig, generator: torch.Generator | None = None
 ) -> torch.Tensor:
@@ -100,7 +138,7 @@ def blur_and_noise(
 def augment(
     x: torch.Tensor, *, cfg: AugmentConfig | None = None, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """The full training augmentation: affine, stroke width, blur, noise.
+    """The full training augmentation: affine, stroke width, wall fragments, blur, noise.
 
     Parameters
     ----------
@@ -116,4 +154,5 @@ def augment(
     cfg = cfg or AugmentConfig()
     x = random_affine(x, cfg=cfg, generator=generator)
     x = stroke_width(x, cfg=cfg, generator=generator)
+    x = edge_fragments(x, cfg=cfg, generator=generator)
     return blur_and_noise(x, cfg=cfg, generator=generator).clamp(0.0, 1.0)

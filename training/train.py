@@ -95,7 +95,7 @@ def _train_epoch(
     targets = torch.from_numpy(train_set.targets)
     steps = int(np.ceil(len(images) / args.batch_size))
     order = torch.randperm(len(images), generator=generator)
-    aug_cfg = AugmentConfig(p_thin=args.p_thin)
+    aug_cfg = AugmentConfig(p_thin=args.p_thin, p_fragment=args.p_fragment)
     logged, running = [], 0.0
     model.train()
     for step in range(steps):
@@ -249,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=AugmentConfig.p_thin,
         help="probability of thinning (2x2 erosion) a training image",
+    )
+    p.add_argument(
+        "--p-fragment",
+        type=float,
+        default=AugmentConfig.p_fragment,
+        help="probability of drawing a box-wall fragment along an edge of a training image",
     )
     p.add_argument(
         "--quick", action="store_true", help="smoke run: 3,000 digits, 1 epoch, 1 thread (< 2 min)"
