@@ -42,6 +42,8 @@ PAGE_REASONS = {"no_id_grid", "read_error"}
 TARGET_SILENT = 0.002
 GENERATION_ARGS = ("pages", "seed", "dpi", "blank", "extra", "off_list")
 PRIORS = (0.0001, 0.001, 0.01, 0.05, 0.2)
+#: The plot of :func:`flag_plot`, written next to ``--out``.
+PLOT_NAME = "accuracy-flags.svg"
 
 
 def random_distortion(rng: np.random.Generator):
@@ -291,6 +293,77 @@ def threshold_table(sweep: dict[float, dict], ok: str, policy: str) -> list[str]
     return lines
 
 
+#: The two curves of :func:`flag_plot`: label, correctness column, flag column, colour.
+PLOT_SERIES = (
+    ("without a class list", "read_ok", "reading", "#1f6fb4"),
+    ("with the class list", "match_ok", "reader", "#c0392b"),
+)
+
+
+def flag_plot(sweep: dict[float, dict], chosen: float) -> str:
+    """An SVG plot of the accuracy of unflagged pages against the flag rate.
+
+    One point per threshold of ``sweep``, one curve per row of :data:`PLOT_SERIES`; the
+    ``chosen`` threshold is labelled. Plain SVG, so that the benchmark needs no plotting
+    library and the file diffs as text.
+    """
+    curves = {
+        label: [(rates(o[ok], o[flag]), t) for t, o in sweep.items()]
+        for label, ok, flag, _ in PLOT_SERIES
+    }
+    points = [(r["flag_rate"], r["unflagged_accuracy"]) for c in curves.values() for r, _ in c]
+    x_max = max(0.1, float(np.ceil(max(x for x, _ in points) * 10) / 10))
+    y_min = float(np.floor(min(y for _, y in points if not np.isnan(y)) * 200) / 200)
+    w, h, left, right, top, bottom = 640, 400, 70, 20, 20, 55
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return (
+            left + x / x_max * (w - left - right),
+            h - bottom - (y - y_min) / (1.0 - y_min) * (h - top - bottom),
+        )
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+        'font-family="sans-serif" font-size="12">',
+        f'<rect width="{w}" height="{h}" fill="white"/>',
+    ]
+    for x in np.arange(0.0, x_max + 1e-9, 0.1):
+        (px, _), (_, py) = at(x, y_min), at(0, y_min)
+        out.append(f'<line x1="{px:.1f}" y1="{top}" x2="{px:.1f}" y2="{py:.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{px:.1f}" y="{py + 16:.1f}" text-anchor="middle">{x:.0%}</text>')
+    for y in np.arange(y_min, 1.0 + 1e-9, 0.005):
+        _, py = at(0, y)
+        out.append(
+            f'<line x1="{left}" y1="{py:.1f}" x2="{w - right}" y2="{py:.1f}" stroke="#ddd"/>'
+        )
+        out.append(f'<text x="{left - 6}" y="{py + 4:.1f}" text-anchor="end">{y:.1%}</text>')
+    out.append(
+        f'<text x="{(left + w - right) / 2}" y="{h - 12}" text-anchor="middle">'
+        "pages flagged for review</text>"
+    )
+    out.append(
+        f'<text x="16" y="{(top + h - bottom) / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 16 {(top + h - bottom) / 2})">accuracy of unflagged pages</text>'
+    )
+    for k, (label, _, _, colour) in enumerate(PLOT_SERIES):
+        kept = [(r, t) for r, t in curves[label] if not np.isnan(r["unflagged_accuracy"])]
+        xy = [at(r["flag_rate"], r["unflagged_accuracy"]) for r, _ in kept]
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+        out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for (x, y), (_, t) in zip(xy, kept, strict=True):
+            out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>')
+            if t == chosen:
+                out.append(f'<text x="{x + 6:.1f}" y="{y + 14:.1f}" fill="{colour}">{t:g}</text>')
+        ly = h - bottom - 40 + 18 * k
+        out.append(
+            f'<line x1="{w - right - 190}" y1="{ly - 4}" x2="{w - right - 166}" y2="{ly - 4}" '
+            f'stroke="{colour}" stroke-width="2"/>'
+        )
+        out.append(f'<text x="{w - right - 160}" y="{ly}">{label}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 def calibration_table(o: dict) -> list[str]:
     """Observed accuracy per confidence bin, for pages where an ID was read."""
     conf, ok = o["confidence"][o["read"]], o["read_ok"][o["read"]]
@@ -476,7 +549,11 @@ def report(records: dict, command: str) -> str:
         f"{upper_bound(read['silent'], n):.2%})",
         "",
         "Flag rate against the accuracy of what is left unflagged, per threshold "
-        "(`confidence_threshold`; the other reasons do not depend on it):",
+        "(`confidence_threshold`; the other reasons do not depend on it). The plot shows "
+        "the same sweep with and without the class list (the labelled point is the "
+        f"default, {chosen:g}):",
+        "",
+        f"![accuracy of unflagged pages against flag rate]({PLOT_NAME})",
         "",
         *threshold_table(sweep, "read_ok", "reading"),
         "",
@@ -582,6 +659,11 @@ def main() -> None:
     print(text)
     if args.out:
         args.out.write_text(text)
+        from idreader.config import DEFAULT_CONFIDENCE_THRESHOLD
+
+        sweep = {t: outcomes(records, t) for t in THRESHOLDS}
+        plot = flag_plot(sweep, DEFAULT_CONFIDENCE_THRESHOLD)
+        (args.out.parent / PLOT_NAME).write_text(plot)
 
 
 if __name__ == "__main__":
