@@ -483,7 +483,8 @@ def confusion_table(records: dict, o: dict, top: int = 10) -> list[str]:
     return lines
 
 
-def report(records: dict, command: str) -> str:
+def report(records: dict, command: str, sweep: dict[float, dict]) -> str:
+    """The markdown of docs/accuracy.md; ``sweep``: :func:`outcomes` per threshold."""
     from idreader.classlist import DEFAULT_OFF_LIST_PRIOR
     from idreader.config import DEFAULT_CONFIDENCE_THRESHOLD
 
@@ -491,7 +492,6 @@ def report(records: dict, command: str) -> str:
     n = len(pages)
     blank = sum(not p["truth"] for p in pages)
     off = sum(not p["on_list"] for p in pages)
-    sweep = {t: outcomes(records, t) for t in THRESHOLDS}
     target_met = recommend(sweep)
     chosen = DEFAULT_CONFIDENCE_THRESHOLD
     o = outcomes(records, chosen)
@@ -655,13 +655,13 @@ def main() -> None:
     command = "OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_accuracy.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in records["args"].items() if k in GENERATION_ARGS
     )
-    text = report(records, command)
+    from idreader.config import DEFAULT_CONFIDENCE_THRESHOLD
+
+    sweep = {t: outcomes(records, t) for t in THRESHOLDS}
+    text = report(records, command, sweep)
     print(text)
     if args.out:
         args.out.write_text(text)
-        from idreader.config import DEFAULT_CONFIDENCE_THRESHOLD
-
-        sweep = {t: outcomes(records, t) for t in THRESHOLDS}
         plot = flag_plot(sweep, DEFAULT_CONFIDENCE_THRESHOLD)
         (args.out.parent / PLOT_NAME).write_text(plot)
 

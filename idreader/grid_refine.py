@@ -93,14 +93,14 @@ def _frame(quad: np.ndarray) -> tuple[np.ndarray, int, int, int] | None:
     return cv2.getAffineTransform(src, dst), cw, ch, pad
 
 
-def _side_shifts(gray: np.ndarray, quad: np.ndarray) -> np.ndarray:
+def _side_shifts(gray: np.ndarray, frame: tuple[np.ndarray, int, int, int] | None) -> np.ndarray:
     """How far each side of a box must move to reach its line (left, top, right, bottom).
 
-    In box-crop pixels, positive to the right and down; NaN where no line shows, or
-    for every side when what was found cannot be this box's lines.
+    ``frame`` is the box's :func:`_frame`. In box-crop pixels, positive to the right and
+    down; NaN where no line shows, or for every side when what was found cannot be this
+    box's lines.
     """
     shifts = np.full(4, np.nan)
-    frame = _frame(quad)
     if frame is None:
         return shifts
     m, cw, ch, pad = frame
@@ -133,9 +133,10 @@ def _side_shifts(gray: np.ndarray, quad: np.ndarray) -> np.ndarray:
     return shifts
 
 
-def _moved(quad: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+def _moved(
+    quad: np.ndarray, frame: tuple[np.ndarray, int, int, int] | None, shifts: np.ndarray
+) -> np.ndarray:
     """``quad`` with its sides moved by ``shifts`` (see :func:`_side_shifts`)."""
-    frame = _frame(quad)
     if frame is None:
         return quad
     m, cw, ch, pad = frame
@@ -179,7 +180,8 @@ def refine_cells(gray: np.ndarray, quads: np.ndarray) -> np.ndarray:
     """
     if not len(quads):
         return quads
-    shifts = np.stack([_side_shifts(gray, q) for q in quads])
+    frames = [_frame(q) for q in quads]
+    shifts = np.stack([_side_shifts(gray, f) for f in frames])
     found = ~np.isnan(shifts)
     # a side that no box found keeps its coarse position
     typical = np.array(
@@ -188,4 +190,5 @@ def refine_cells(gray: np.ndarray, quads: np.ndarray) -> np.ndarray:
     sides = np.linalg.norm(quads[:, [1, 3]] - quads[:, [0, 0]], axis=2).min(axis=1)
     agree = np.abs(shifts - typical) <= AGREE * sides[:, None]
     shifts = np.where(found & agree, shifts, typical)
-    return np.stack([_moved(q, s) for q, s in zip(quads, shifts, strict=True)])
+    moved = zip(quads, frames, shifts, strict=True)
+    return np.stack([_moved(q, f, s) for q, f, s in moved])
