@@ -168,7 +168,8 @@ def run_condition(
             continue
         found += 1
         if classifier is not None:
-            predicted = classifier.predict(cells.images).argmax(axis=1)
+            probs, _ = cells.resolve(classifier.predict(cells.inputs))
+            predicted = probs.argmax(axis=1)
             right = int((predicted == np.array(truth)).sum())
             cells_right += right
             exact += right == len(truth)

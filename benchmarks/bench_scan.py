@@ -70,9 +70,10 @@ def main() -> None:
         t_grid, grids = best_of(repeats, lambda: [find_id_grid(im, id_length=8) for im in images])
         pairs = [(upright(im, g.rotation), g) for im, g in zip(images, grids, strict=True) if g]
         t_cells, cells = best_of(repeats, lambda: [clean_cells(im, g) for im, g in pairs])
-        batch = np.concatenate([c.images for c in cells])
+        batch = np.concatenate([c.inputs for c in cells])
         t_model, probs = best_of(repeats, lambda: reader.classifier.predict(batch))
-        per_page = probs.reshape(len(cells), -1, probs.shape[-1])
+        sizes = np.cumsum([len(c.inputs) for c in cells])[:-1]
+        per_page = [c.resolve(p)[0] for c, p in zip(cells, np.split(probs, sizes), strict=True)]
         t_assemble, _ = best_of(repeats, lambda: [assemble(p, id_length=8) for p in per_page])
 
     n = args.pages

@@ -12,7 +12,9 @@ every box goes through the same recipe here, after the scan is cleaned up:
    line leaves behind), drop specks and anything that lies outside the box, keep
    every stroke of a multi-stroke digit and the part of a digit that crosses into the
    border; a stroke that crosses into a neighbouring box goes to one box only
-   (:func:`clean_cells` looks at the whole row for that);
+   (:func:`clean_cells` looks at the whole row for that), and two digits that touch
+   across a wall are cut apart in several ways for the model to choose from
+   (:class:`Split`, :mod:`idreader.cell_split`);
 4. normalise the ink to [0, 1] and place it MNIST-style.
 
 An empty box comes out as an all-zero image: the classifier learns "blank" from these.
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from .cell_split import OFFSETS, cut_weights, seam_sides
 from .cell_walls import remove_border_lines, wall_remnants
 
 if TYPE_CHECKING:
@@ -46,6 +49,26 @@ MIN_LOW, MIN_HIGH = 22.0, 45.0
 
 
 @dataclass(frozen=True)
+class Split:
+    """Two neighbouring boxes whose digits touch across their wall, and ways to cut them.
+
+    Attributes
+    ----------
+    boxes : tuple of int
+        The left and the right box (indices into the grid's boxes).
+    images : np.ndarray
+        float32 (k, 2, 28, 28): both boxes' MNIST-style images for each of k cuts
+        (:func:`idreader.cell_split.seam_sides`), the cut nearest the wall first.
+    ink : np.ndarray
+        float32 (k, 2): the ink fractions that go with them.
+    """
+
+    boxes: tuple[int, int]
+    images: np.ndarray
+    ink: np.ndarray
+
+
+@dataclass(frozen=True)
 class Cells:
     """The cleaned boxes of one grid.
 
@@ -53,14 +76,70 @@ class Cells:
     ----------
     images : np.ndarray
         float32 (n, 28, 28) in [0, 1]: white ink on black, digit scaled into a 20x20 box
-        by aspect ratio, centre of mass at the centre.
+        by aspect ratio, centre of mass at the centre. The boxes of a :class:`Split`
+        hold its first cut until :meth:`resolve` picks one.
     ink : np.ndarray
         float32 (n,): fraction of the box interior covered by ink after cleaning (0.0 for
         an empty box).
+    splits : tuple of Split
+        Touching digits that the model must help cut apart (:meth:`resolve`).
     """
 
     images: np.ndarray
     ink: np.ndarray
+    splits: tuple[Split, ...] = ()
+
+    @property
+    def inputs(self) -> np.ndarray:
+        """Every image the model must read: the boxes, then both halves of every cut.
+
+        Examples
+        --------
+        >>> Cells(np.zeros((3, 28, 28), np.float32), np.zeros(3, np.float32)).inputs.shape
+        (3, 28, 28)
+        """
+        cuts = [split.images.reshape(-1, 28, 28) for split in self.splits]
+        return np.concatenate([self.images, *cuts]) if cuts else self.images
+
+    def resolve(self, probs: np.ndarray) -> tuple[np.ndarray, Cells]:
+        """Each box's class probabilities from the model's reading of :attr:`inputs`.
+
+        A split's two boxes get their probabilities averaged over its cuts, weighted by
+        :func:`idreader.cell_split.cut_weights`, and the likeliest cut's images.
+
+        Parameters
+        ----------
+        probs : np.ndarray
+            (len(inputs), 11) class probabilities, in the order of :attr:`inputs`.
+
+        Returns
+        -------
+        probs : np.ndarray
+            (n, 11), one row per box.
+        cells : Cells
+            These cells with the likeliest cuts in place and no splits left.
+
+        Examples
+        --------
+        >>> cells = Cells(np.zeros((2, 28, 28), np.float32), np.zeros(2, np.float32))
+        >>> p, _ = cells.resolve(np.eye(11)[[10, 10]])
+        >>> p.argmax(axis=1).tolist()
+        [10, 10]
+        """
+        n = len(self.images)
+        out = np.array(probs[:n], np.float64)
+        images, ink = self.images.copy(), self.ink.copy()
+        offset = n
+        for split in self.splits:
+            k = len(split.images)
+            halves = np.asarray(probs[offset : offset + 2 * k], np.float64).reshape(k, 2, -1)
+            offset += 2 * k
+            weights = cut_weights(halves)
+            boxes = list(split.boxes)
+            out[boxes] = np.einsum("k,kcj->cj", weights, halves)
+            best = int(np.argmax(weights))
+            images[boxes], ink[boxes] = split.images[best], split.ink[best]
+        return out.astype(np.float32), Cells(images, ink)
 
 
 def box_crop(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
@@ -115,6 +194,22 @@ def _other_boxes(
     return out
 
 
+def _other_walls(others: np.ndarray, near_box: np.ndarray, side: int) -> np.ndarray:
+    """The ruled walls of other boxes in a crop: a thin band along each box's edges.
+
+    Only this box's own walls are erased (:func:`remove_border_lines`); where boxes
+    stand apart, a digit pushed across its wall can run into the next box's wall, which
+    must not come with it. The band reaches a few pixels (a ruled line, anti-aliased,
+    and a box edge found on the line rather than inside it) to either side of the
+    edges, and stays out of ``near_box``, where this box's own walls lie.
+    """
+    inside = (others > 0).astype(np.uint8)
+    radius = max(2, round(0.06 * side))
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    band = cv2.dilate(inside, kernel) > cv2.erode(inside, kernel, borderValue=1)
+    return band & ~near_box
+
+
 def _row_neighbours(shape: tuple[int, int], pad: int) -> np.ndarray:
     """The boxes a lone crop is assumed to sit between: left and right of it, in a row.
 
@@ -150,6 +245,9 @@ class _Box:
         Margin (pixels) around the box interior.
     near_box : np.ndarray
         bool (h, w): where the digit may lie (:func:`remove_border_lines`).
+    other_walls : np.ndarray
+        bool (h, w): where the walls of the grid's other boxes lie, away from this box
+        (:func:`_other_walls`).
     others : np.ndarray
         int32 (h, w): the grid's other boxes in the crop (:func:`_other_boxes`).
     labels : np.ndarray
@@ -171,6 +269,7 @@ class _Box:
     low: float
     pad: int
     near_box: np.ndarray
+    other_walls: np.ndarray
     others: np.ndarray
     labels: np.ndarray
     stats: np.ndarray
@@ -229,6 +328,7 @@ def _segment(crop: np.ndarray, pad_fraction: float, others: np.ndarray) -> _Box:
         low,
         pad,
         near_box,
+        _other_walls(others, near_box, w - 2 * pad),
         others,
         labels,
         stats,
@@ -308,17 +408,19 @@ def _digit_mask(box: _Box, main: int, owned: np.ndarray) -> np.ndarray:
         if gap <= 0.25 * side and area[i] >= 0.06 * area[main] or area[i] >= 0.4 * area[main]:
             keep[i] = True
     # Line remnants hang off the digit into the margin: keep only what is near the box,
-    # unless the stroke crosses a line (then it is all the digit's).
-    return keep[box.labels] & (box.near_box | box.crossed[box.labels])
+    # unless the stroke crosses a line (then it is all the digit's, but for the walls
+    # of other boxes it runs into).
+    crossing = box.crossed[box.labels] & ~box.other_walls
+    return keep[box.labels] & (box.near_box | crossing)
 
 
 def _finish(
-    box: _Box, holds: np.ndarray | None, number: int, cut: tuple[int, int] | None = None
+    box: _Box, holds: np.ndarray | None, number: int, cut: tuple[int, np.ndarray] | None = None
 ) -> tuple[np.ndarray, float]:
     """The MNIST-style image and ink fraction of a segmented box (see :func:`_owned`).
 
-    ``cut`` (component, other box's number) is two digits run together across a wall
-    (:func:`_merged_digits`): this box keeps the part on its side.
+    ``cut`` (component, bool mask of this box's side) is two digits run together across
+    a wall (:func:`_touching_pairs`): this box keeps the component's part on its side.
     """
     owned = _owned(box, holds, number)
     if cut is not None:
@@ -328,7 +430,9 @@ def _finish(
         return np.zeros((28, 28), np.float32), 0.0
     keep = _digit_mask(box, main, owned)
     if cut is not None:
-        keep &= box.others != cut[1]
+        keep &= cut[1] | (box.labels != cut[0])
+        if not keep.any():
+            return np.zeros((28, 28), np.float32), 0.0
     h, w = keep.shape
     pad = box.pad
     ink_fraction = float(keep[pad : h - pad, pad : w - pad].mean())
@@ -340,33 +444,100 @@ def _finish(
     return to_mnist(soft), ink_fraction
 
 
-def _merged_digits(
-    boxes: list[_Box], matrices: list[np.ndarray], quads: np.ndarray, holds: np.ndarray
-) -> dict[int, tuple[int, int]]:
+def _touching_pairs(
+    boxes: list[_Box], matrices: list[np.ndarray], quads: np.ndarray, empty: np.ndarray
+) -> list[tuple[int, int, int]]:
     """Digits of two neighbouring boxes that touch across their wall, run into one stroke.
 
-    Neither box then holds a digit of its own, and each sees the same component reach
-    into the other; one digit pushed across the wall next to an empty box looks the same,
-    but two digits side by side are wider than nine tenths of a box (one digit is
-    narrower). Such a component is cut at the wall. Returns, by box index, the
-    component's label in that box's crop and the other box's number.
+    Box ``a`` and the box right of it each see one stroke cross the wall between them
+    and reach into the other; it is the same stroke when what the two crops see of it
+    mostly coincides. It is two digits when it is wider than nine tenths of a box (one
+    digit is narrower), or when giving it to one box leaves the other ``empty`` with a
+    written box further right (an ID has no gaps; two digits can overlap so much that
+    they are not wider than one). Returns (a, its component's label, the right box's
+    label), at most one pair per box.
     """
-    picks = {}
-    for i, box in enumerate(boxes):
-        shared = box.candidate & box.crossed & _shared(box) & ~holds[box.neighbour]
-        if not holds[i + 1] and shared.any():
-            label = int(np.argmax(np.where(shared, box.stats[:, cv2.CC_STAT_AREA], -1)))
-            picks[i] = (label, int(box.neighbour[label]) - 1)
     axis = np.mean(quads[:, 1] - quads[:, 0], axis=0)
     axis /= max(float(np.linalg.norm(axis)), 1e-9)
-    cuts = {}
-    for i, (label, j) in picks.items():
-        if picks.get(j, (0, -1))[1] != i:
+    # a gap: an empty box with a written box somewhere right of it
+    gap = empty & (np.cumsum(~empty[::-1])[::-1] > 0)
+    pairs: list[tuple[int, int, int]] = []
+    for a in range(len(boxes) - 1):
+        b = a + 1
+        labels = (_crossing(boxes[a], b), _crossing(boxes[b], a))
+        if (pairs and pairs[-1][0] == a - 1) or labels[0] is None or labels[1] is None:
             continue
-        ends = np.concatenate([_row_span(boxes[k], picks[k][0], matrices[k], axis) for k in (i, j)])
-        side = float(np.linalg.norm(quads[[i, j], 1] - quads[[i, j], 0], axis=1).mean())
-        if ends.max() - ends.min() > 0.9 * side:
-            cuts[i] = (label, j + 1)
+        m = matrices[b] @ np.linalg.inv(matrices[a])
+        if not _same_stroke(boxes[a], labels[0], boxes[b], labels[1], m):
+            continue
+        ends = np.concatenate(
+            [_row_span(boxes[k], labels[k - a], matrices[k], axis) for k in (a, b)]
+        )
+        side = float(np.linalg.norm(quads[[a, b], 1] - quads[[a, b], 0], axis=1).mean())
+        if ends.max() - ends.min() > 0.9 * side or gap[a] or gap[b]:
+            pairs.append((a, labels[0], labels[1]))
+    return pairs
+
+
+def _crossing(box: _Box, other: int) -> int | None:
+    """The largest candidate stroke of a box that crosses a wall into box ``other``."""
+    reaching = box.candidate & box.crossed & (box.foreign > 0) & (box.neighbour == other + 1)
+    if not reaching.any():
+        return None
+    return int(np.argmax(np.where(reaching, box.stats[:, cv2.CC_STAT_AREA], -1)))
+
+
+def _same_stroke(left: _Box, a: int, right: _Box, b: int, m: np.ndarray) -> bool:
+    """Whether component ``a`` of the left crop is component ``b`` of the right one.
+
+    ``m`` maps the left crop to the right one; where both crops see the stroke, most
+    of it must be the same pixels.
+    """
+    h, w = right.labels.shape
+    seen = cv2.warpPerspective(
+        (left.labels == a).astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST
+    ).astype(bool)
+    return int(seen.sum()) > 0 and int((seen & (right.labels == b)).sum()) >= 0.5 * int(seen.sum())
+
+
+def _split(
+    left: _Box, right: _Box, labels: tuple[int, int], m: np.ndarray, holds: np.ndarray, a: int
+) -> list[tuple[tuple[np.ndarray, float], tuple[np.ndarray, float]]]:
+    """Every distinct cut of a touching pair (:func:`seam_sides`): both boxes' image and ink.
+
+    ``m`` maps the left crop to the right one. A cut left of the wall is found in the
+    left crop and one right of it in the right crop, each of which sees the whole of
+    its own box; it is carried into the other crop, beyond which lies the ground of the
+    box it was found in. Cuts that divide the stroke alike, but for a twentieth of it,
+    are one cut (the first one).
+    """
+    frames = ((left, m), (right, np.linalg.inv(m)))
+    strokes = (left.labels == labels[0], right.labels == labels[1])
+    total = int(strokes[0].sum() + strokes[1].sum())
+    cuts, divisions = [], []
+    for k, (box, to_other) in enumerate(frames):
+        h, w = box.labels.shape
+        wall = float(w - box.pad if k == 0 else box.pad)
+        offsets = tuple(o for o in OFFSETS if (o <= 0) == (k == 0))
+        other = frames[1 - k][0].labels.shape[::-1]
+        for side in seam_sides(strokes[k], wall, float(w - 2 * box.pad), offsets):
+            carried = cv2.warpPerspective(
+                side.astype(np.uint8), to_other, other, flags=cv2.INTER_NEAREST, borderValue=k
+            ).astype(bool)
+            ours, theirs = (side, carried) if k == 0 else (carried, side)
+            division = (strokes[0] & ours, strokes[1] & ~theirs)
+            if any(
+                int((d[0] ^ division[0]).sum() + (d[1] ^ division[1]).sum()) < 0.05 * total
+                for d in divisions
+            ):
+                continue
+            divisions.append(division)
+            cuts.append(
+                (
+                    _finish(left, holds, a + 1, (labels[0], ours)),
+                    _finish(right, holds, a + 2, (labels[1], ~theirs)),
+                )
+            )
     return cuts
 
 
@@ -464,7 +635,7 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
     Like :func:`clean_cell` on each box's :func:`box_crop`, except that the boxes are
     seen together: ink that reaches from one box into another goes to one of them
     (:func:`_owned`), and two digits run together across a wall are cut apart there
-    (:func:`_merged_digits`).
+    (:func:`_touching_pairs`, :meth:`Cells.resolve`).
 
     Parameters
     ----------
@@ -495,8 +666,16 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
         matrices.append(m)
     # a stroke between two boxes goes to the one without a digit of its own (_owned)
     holds = np.array([False] + [_holds_digit(box) for box in boxes])
-    cuts = _merged_digits(boxes, matrices, grid.cells, holds)
-    results = [_finish(box, holds, i + 1, cuts.get(i)) for i, box in enumerate(boxes)]
+    results = [_finish(box, holds, i + 1) for i, box in enumerate(boxes)]
+    empty = np.array([ink == 0.0 for _, ink in results])
+    splits = []
+    for a, *labels in _touching_pairs(boxes, matrices, grid.cells, empty):
+        m = matrices[a + 1] @ np.linalg.inv(matrices[a])
+        cuts = _split(boxes[a], boxes[a + 1], (labels[0], labels[1]), m, holds, a)
+        results[a], results[a + 1] = cuts[0]
+        cut_images = np.array([[left[0], right[0]] for left, right in cuts], np.float32)
+        cut_ink = np.array([[left[1], right[1]] for left, right in cuts], np.float32)
+        splits.append(Split((a, a + 1), cut_images, cut_ink))
     images = np.stack([r[0] for r in results]).astype(np.float32)
     ink = np.array([r[1] for r in results], np.float32)
-    return Cells(images=images, ink=ink)
+    return Cells(images=images, ink=ink, splits=tuple(splits))

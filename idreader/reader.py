@@ -223,7 +223,7 @@ class Reader:
 
     def _classify(self, batch: list[_PageCells]) -> Iterator[tuple[PageResult, np.ndarray | None]]:
         """Classify the cells of several pages in one model call, then assemble each."""
-        with_cells = [p.cells.images for p in batch if p.cells is not None]
+        with_cells = [p.cells.inputs for p in batch if p.cells is not None]
         probs = self.classifier.predict(np.concatenate(with_cells)) if with_cells else None
         offset = 0
         for page in batch:
@@ -233,10 +233,10 @@ class Reader:
             if page.grid is None or page.cells is None:
                 yield PageResult(page.source, page.number, reasons=("no_id_grid",)), None
                 continue
-            n = len(page.cells.images)
-            page_probs = probs[offset : offset + n]
+            n = len(page.cells.inputs)
+            page_probs, cells = page.cells.resolve(probs[offset : offset + n])
             offset += n
-            yield self._page_result(page, page_probs), page_probs
+            yield self._page_result(replace(page, cells=cells), page_probs), page_probs
 
     def _page_result(self, page: _PageCells, probs: np.ndarray) -> PageResult:
         config = self.config

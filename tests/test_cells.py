@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from idreader.cell_split import OFFSETS
 from idreader.cells import CROP_PAD, CROP_SIDE, Cells, box_crop, clean_cell, clean_cells, to_mnist
 from idreader.grid import IDGrid
 from idreader.synth import DigitBank, Distortion, Layout, make_page, make_strip
@@ -466,3 +467,48 @@ def test_digits_touching_across_a_wall_are_cut_apart():
     for k in (0, 1):
         assert _blurred_corr(cells.images[k], alone.images[k]) > 0.8
     assert float(cells.images[2].max()) == 0.0
+    # the model is offered other cuts too, the first (above) through the wall
+    (split,) = cells.splits
+    assert split.boxes == (0, 1) and len(split.images) >= 3
+    np.testing.assert_array_equal(split.images[0], cells.images[:2])
+    assert not alone.splits
+
+
+def test_cuts_that_divide_the_stroke_alike_are_offered_once():
+    # two zeros joined by a thin bar across the wall: every cut between them only
+    # moves where the bar is cut, which is the same reading
+    def zeros(page, centres=(70, 130)):
+        for x in centres:
+            cv2.ellipse(page, (x, 90), (13, 20), 0, 0, 360, 20, 4)
+
+    def joined(page):
+        zeros(page)
+        cv2.line(page, (83, 90), (117, 90), 20, 2)
+
+    cells = clean_cells(*_row_page(joined))
+    alone = clean_cells(*_row_page(zeros))
+    (split,) = cells.splits
+    assert split.boxes == (0, 1) and 2 <= len(split.images) < len(OFFSETS)
+    # the first cut, at the wall, gives each box its zero (and a stub of the bar)
+    for k in (0, 1):
+        assert _blurred_corr(split.images[0, k], alone.images[k]) > 0.8
+
+
+def test_digit_running_into_the_next_boxs_wall_leaves_that_wall_behind():
+    # regression: boxes that stand apart; a "0" pushed left across its own wall ran
+    # into the wall of the box before it, and came out as "|0"
+    def page_with(first_box: bool) -> tuple[np.ndarray, IDGrid]:
+        page = np.full((180, 320), 245, np.uint8)
+        xs = (40, 118, 196)  # 60 px boxes, 18 px apart
+        for k, x in enumerate(xs):
+            if k or first_box:
+                cv2.rectangle(page, (x, 60), (x + 60, 120), 25, 2)
+        cv2.ellipse(page, (114, 90), (14, 19), 0, 0, 360, 20, 4)  # reaches x 100
+        quads = np.array([[[x + 1, 61], [x + 59, 61], [x + 59, 119], [x + 1, 119]]
+                          for x in xs], np.float32)  # fmt: skip
+        return page, _grid(quads)
+
+    touching = clean_cells(*page_with(True))
+    alone = clean_cells(*page_with(False))
+    assert touching.ink[1] > 0.05
+    assert _blurred_corr(touching.images[1], alone.images[1]) > 0.95
