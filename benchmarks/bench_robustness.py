@@ -22,12 +22,16 @@ Usage (from the repository root)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_robustness.py \\
         --data-dir ../shared/data/mnist --pages 50 --out docs/robustness.md
+
+``--misread-dir DIR`` keeps a picture of every misread page (the grid above the cleaned
+boxes the model read) and ``misread.tsv`` (truth, reading, wrong boxes, confidence).
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -144,6 +148,7 @@ def run_condition(
     digits: tuple[np.ndarray, np.ndarray],
     seed: int,
     classifier,
+    misread_dir: Path | None = None,
 ) -> dict:
     from idreader.cells import clean_cells
     from idreader.grid import find_id_grid, upright
@@ -156,9 +161,10 @@ def run_condition(
         cells_total += len(truth)
         start = time.perf_counter()
         grid = find_id_grid(page.image)
-        cells = None
+        cells = image = None
         if grid is not None:
-            cells = clean_cells(upright(page.image, grid.rotation), grid)
+            image = upright(page.image, grid.rotation)
+            cells = clean_cells(image, grid)
         seconds.append(time.perf_counter() - start)
         baseline.append(baseline_seconds(page.image))
         if grid is None or grid.n_cells != len(truth) or grid.rotation != page.upright_turn:
@@ -168,11 +174,14 @@ def run_condition(
             continue
         found += 1
         if classifier is not None:
-            probs, _ = cells.resolve(classifier.predict(cells.inputs))
+            probs, resolved = cells.resolve(classifier.predict(cells.inputs))
             predicted = probs.argmax(axis=1)
             right = int((predicted == np.array(truth)).sum())
             cells_right += right
             exact += right == len(truth)
+            if misread_dir is not None and right < len(truth):
+                save_misread(misread_dir, f"{name} {i}", image, grid, resolved.images,
+                             np.array(truth), probs)  # fmt: skip
     return {
         "name": name,
         "pages": pages,
@@ -183,6 +192,41 @@ def run_condition(
         "ms": 1000 * float(np.median(seconds)),
         "ratio": float(np.median(np.asarray(seconds) / np.asarray(baseline))),
     }
+
+
+def save_misread(
+    directory: Path,
+    what: str,
+    image: np.ndarray,
+    grid,
+    cells: np.ndarray,
+    truth: np.ndarray,
+    probs: np.ndarray,
+) -> None:
+    """Picture a misread page (its grid above the cleaned boxes the model read) and
+    add a line about it to ``misread.tsv``: which boxes, read as what, how sure."""
+    side = float(np.linalg.norm(grid.cells[:, 1] - grid.cells[:, 0], axis=1).mean())
+    corners = grid.cells.reshape(-1, 2)
+    x0, y0 = np.maximum(corners.min(axis=0) - side / 2, 0).astype(int)
+    x1, y1 = (corners.max(axis=0) + side / 2).astype(int)
+    strip = np.hstack([np.pad(c, 1, constant_values=0.5) for c in cells])
+    strip = cv2.resize((strip * 255).astype(np.uint8), None, fx=3, fy=3,
+                       interpolation=cv2.INTER_NEAREST)  # fmt: skip
+    crop = image[y0:y1, x0:x1]
+    height = max(1, round(crop.shape[0] * strip.shape[1] / crop.shape[1]))
+    stem = re.sub(r"[^a-z0-9]+", "_", what.lower()).strip("_")
+    cv2.imwrite(str(directory / f"{stem}.png"),
+                np.vstack([cv2.resize(crop, (strip.shape[1], height)), strip]))  # fmt: skip
+    read = probs.argmax(axis=1)
+    wrong = np.flatnonzero(read != truth)
+    with open(directory / "misread.tsv", "a") as f:
+        f.write(f"{stem}\t{''.join(map(_glyph, truth))}\t{''.join(map(_glyph, read))}\t"
+                f"{','.join(map(str, wrong))}\t"
+                f"{','.join(f'{probs[k].max():.3f}' for k in wrong)}\n")  # fmt: skip
+
+
+def _glyph(label: int) -> str:
+    return "_" if label == 10 else str(label)
 
 
 def markdown(rows: list[dict], header: str, with_model: bool) -> str:
@@ -218,7 +262,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="run only these conditions")
     parser.add_argument("--no-model", action="store_true", help="grid finding only")
     parser.add_argument("--out", type=Path, help="write the markdown table here")
+    parser.add_argument(
+        "--misread-dir",
+        type=Path,
+        help="write a picture of every misread page here, and misread.tsv listing them",
+    )
     args = parser.parse_args(argv)
+    if args.misread_dir is not None:
+        args.misread_dir.mkdir(parents=True, exist_ok=True)
+        (args.misread_dir / "misread.tsv").write_text("page\ttruth\tread\tboxes\tconfidence\n")
     sys.path.insert(0, str(ROOT))
     images, labels, source = load_digits(args.data_dir)
     classifier = version = None
@@ -231,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, cond in CONDITIONS.items():
         if args.only and name not in args.only:
             continue
-        rows.append(run_condition(name, cond, args.pages, (images, labels), args.seed, classifier))
+        rows.append(run_condition(name, cond, args.pages, (images, labels), args.seed, classifier,
+                                  args.misread_dir))  # fmt: skip
         r = rows[-1]
         cells = f"{r['cells_right']}/{r['cells_total']}"
         print(f"{name:34s} found {r['found']}/{r['pages']}  exact {r['exact']}  cells {cells}  "
