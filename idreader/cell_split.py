@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .assemble import BLANK
+
 #: Where the cuts are aimed, as a fraction of the box width from the wall (positive:
 #: into the right-hand box), the wall itself first. A digit pushed across a wall
 #: reaches up to about a third of a box past it.
@@ -22,8 +24,6 @@ OFFSETS = (0.0, -0.1, 0.1, -0.2, 0.2, -0.3, 0.3, -0.4, 0.4)
 BAND = 0.1
 #: Cost of wandering one box width, in pixels of ink cut: ties go to the straight cut.
 DRIFT = 0.5
-#: The classifier's index for "no digit".
-BLANK = 10
 
 
 def seam_sides(
