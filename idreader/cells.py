@@ -446,7 +446,7 @@ def _finish(
 
 def _touching_pairs(
     boxes: list[_Box], matrices: list[np.ndarray], quads: np.ndarray, empty: np.ndarray
-) -> list[tuple[int, int, int]]:
+) -> list[tuple[int, tuple[int, int], np.ndarray]]:
     """Digits of two neighbouring boxes that touch across their wall, run into one stroke.
 
     Box ``a`` and the box right of it each see one stroke cross the wall between them
@@ -454,14 +454,14 @@ def _touching_pairs(
     mostly coincides. It is two digits when it is wider than nine tenths of a box (one
     digit is narrower), or when giving it to one box leaves the other ``empty`` with a
     written box further right (an ID has no gaps; two digits can overlap so much that
-    they are not wider than one). Returns (a, its component's label, the right box's
-    label), at most one pair per box.
+    they are not wider than one). Returns (a, the stroke's label in each of the two
+    crops, the matrix from the left crop to the right one), at most one pair per box.
     """
     axis = np.mean(quads[:, 1] - quads[:, 0], axis=0)
     axis /= max(float(np.linalg.norm(axis)), 1e-9)
     # a gap: an empty box with a written box somewhere right of it
     gap = empty & (np.cumsum(~empty[::-1])[::-1] > 0)
-    pairs: list[tuple[int, int, int]] = []
+    pairs: list[tuple[int, tuple[int, int], np.ndarray]] = []
     for a in range(len(boxes) - 1):
         b = a + 1
         labels = (_crossing(boxes[a], b), _crossing(boxes[b], a))
@@ -475,7 +475,7 @@ def _touching_pairs(
         )
         side = float(np.linalg.norm(quads[[a, b], 1] - quads[[a, b], 0], axis=1).mean())
         if ends.max() - ends.min() > 0.9 * side or gap[a] or gap[b]:
-            pairs.append((a, labels[0], labels[1]))
+            pairs.append((a, (labels[0], labels[1]), m))
     return pairs
 
 
@@ -669,9 +669,8 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
     results = [_finish(box, holds, i + 1) for i, box in enumerate(boxes)]
     empty = np.array([ink == 0.0 for _, ink in results])
     splits = []
-    for a, *labels in _touching_pairs(boxes, matrices, grid.cells, empty):
-        m = matrices[a + 1] @ np.linalg.inv(matrices[a])
-        cuts = _split(boxes[a], boxes[a + 1], (labels[0], labels[1]), m, holds, a)
+    for a, labels, m in _touching_pairs(boxes, matrices, grid.cells, empty):
+        cuts = _split(boxes[a], boxes[a + 1], labels, m, holds, a)
         results[a], results[a + 1] = cuts[0]
         cut_images = np.array([[left[0], right[0]] for left, right in cuts], np.float32)
         cut_ink = np.array([[left[1], right[1]] for left, right in cuts], np.float32)
