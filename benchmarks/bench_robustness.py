@@ -261,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--only", nargs="*", help="run only these conditions")
     parser.add_argument("--no-model", action="store_true", help="grid finding only")
+    parser.add_argument("--model", type=Path, help="ONNX model to read with (default: shipped)")
     parser.add_argument("--out", type=Path, help="write the markdown table here")
     parser.add_argument(
         "--misread-dir",
@@ -277,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_model:
         from idreader.classifier import DigitClassifier
 
-        classifier = DigitClassifier(threads=1)
+        classifier = DigitClassifier(args.model, threads=1)
         version = classifier.info.version
     rows = []
     for name, cond in CONDITIONS.items():

@@ -178,49 +178,58 @@ def _warp_box(image: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return crop, m
 
 
-def _other_boxes(
-    quads: np.ndarray, index: int, m: np.ndarray, shape: tuple[int, int]
-) -> np.ndarray:
-    """Where the grid's other boxes lie in the crop of box ``index``.
+def _grid_neighbours(quads: np.ndarray, index: int, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The grid's other boxes as seen from the crop of box ``index``.
 
-    ``m`` maps the page to that crop (:func:`_warp_box`). Returns int32 (crop shape):
-    box ``j`` of the grid is numbered ``j + 1``, 0 is no other box.
+    ``m`` maps the page to that crop (:func:`_warp_box`). Returns their corners in the
+    crop, float32 (k, 4, 2), and their numbers, int (k,): box ``j`` of the grid is
+    number ``j + 1``.
     """
     corners = cv2.perspectiveTransform(np.asarray(quads, np.float32).reshape(-1, 1, 2), m)
+    numbers = np.flatnonzero(np.arange(len(quads)) != index)
+    return corners.reshape(-1, 4, 2)[numbers], numbers + 1
+
+
+def _row_neighbours(shape: tuple[int, int], pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """The boxes a lone crop is assumed to sit between: left and right of it, in a row.
+
+    Same form as :func:`_grid_neighbours`, numbered 1 and 2; each reaches past the crop.
+    """
+    h, w = shape
+    edge = max(2, pad // 4)
+    top, bottom, inner = pad, h - pad - 1, pad - edge - 1
+    corners = np.float32(
+        [
+            [[inner - w, top], [inner, top], [inner, bottom], [inner - w, bottom]],
+            [[w - inner - 1, top], [2 * w, top], [2 * w, bottom], [w - inner - 1, bottom]],
+        ]
+    )
+    return corners, np.array([1, 2])
+
+
+def _box_map(corners: np.ndarray, numbers: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """int32 map (``shape``) of where each of the boxes lies, by number; 0 is no box."""
     out = np.zeros(shape, np.int32)
-    for j, corner in enumerate(np.round(corners.reshape(-1, 4, 2)).astype(np.int32)):
-        if j != index:
-            cv2.fillConvexPoly(out, corner, j + 1)
+    for number, corner in zip(numbers, np.round(corners).astype(np.int32), strict=True):
+        cv2.fillConvexPoly(out, corner, int(number))
     return out
 
 
-def _other_walls(others: np.ndarray, near_box: np.ndarray, side: int) -> np.ndarray:
+def _other_walls(corners: np.ndarray, near_box: np.ndarray, side: int) -> np.ndarray:
     """The ruled walls of other boxes in a crop: a thin band along each box's edges.
 
     Only this box's own walls are erased (:func:`remove_border_lines`); where boxes
     stand apart, a digit pushed across its wall can run into the next box's wall, which
     must not come with it. The band reaches a few pixels (a ruled line, anti-aliased,
     and a box edge found on the line rather than inside it) to either side of the
-    edges, and stays out of ``near_box``, where this box's own walls lie.
+    edges, also of a box lying just outside the crop whose wall reaches into it, and
+    stays out of ``near_box``, where this box's own walls lie.
     """
-    inside = (others > 0).astype(np.uint8)
     radius = max(2, round(0.06 * side))
-    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
-    band = cv2.dilate(inside, kernel) > cv2.erode(inside, kernel, borderValue=1)
-    return band & ~near_box
-
-
-def _row_neighbours(shape: tuple[int, int], pad: int) -> np.ndarray:
-    """The boxes a lone crop is assumed to sit between: left and right of it, in a row.
-
-    Numbered 1 and 2 like the map of :func:`_other_boxes`.
-    """
-    h, w = shape
-    edge = max(2, pad // 4)
-    out = np.zeros(shape, np.int32)
-    out[pad : h - pad, : pad - edge] = 1
-    out[pad : h - pad, w - pad + edge :] = 2
-    return out
+    band = np.zeros(near_box.shape, np.uint8)
+    # a line drawn t thick covers t + 2 pixels across
+    cv2.polylines(band, list(np.round(corners).astype(np.int32)), True, 1, 2 * radius - 1)
+    return band.astype(bool) & ~near_box
 
 
 def _hysteresis(contrast: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -249,7 +258,7 @@ class _Box:
         bool (h, w): where the walls of the grid's other boxes lie, away from this box
         (:func:`_other_walls`).
     others : np.ndarray
-        int32 (h, w): the grid's other boxes in the crop (:func:`_other_boxes`).
+        int32 (h, w): the grid's other boxes in the crop, by number (:func:`_box_map`).
     labels : np.ndarray
         int32 (h, w): the component of every ink pixel, 0 for paper.
     stats : np.ndarray
@@ -285,13 +294,15 @@ class _Box:
         return min(self.labels.shape) - 2 * self.pad
 
 
-def _segment(crop: np.ndarray, pad_fraction: float, others: np.ndarray) -> _Box:
+def _segment(
+    crop: np.ndarray, pad_fraction: float, neighbours: tuple[np.ndarray, np.ndarray]
+) -> _Box:
     """Find the ink of a crop, remove the ruled lines and measure what is left.
 
-    ``others`` maps the crop's pixels to the grid's other boxes (1, 2, ... for each
-    box, 0 for none). A component must reach into the box, span at least 15 % of it
-    (a speck is a compact dot) and not be a wall remnant (:func:`wall_remnants`) to
-    be a candidate for the digit.
+    ``neighbours`` are the corners and numbers of the grid's other boxes in the crop
+    (:func:`_grid_neighbours`). A component must reach into the box, span at least 15 %
+    of it (a speck is a compact dot) and not be a wall remnant (:func:`wall_remnants`)
+    to be a candidate for the digit.
     """
     gray = np.asarray(crop, np.float32)
     if gray.ndim == 3:
@@ -304,6 +315,7 @@ def _segment(crop: np.ndarray, pad_fraction: float, others: np.ndarray) -> _Box:
     contrast = np.clip(paper - gray, 0, None)
     low, high = max(MIN_LOW, 3.0 * sigma), max(MIN_HIGH, 5.0 * sigma)
     mask, crossings, near_box, found = remove_border_lines(_hysteresis(contrast, low, high), pad)
+    others = _box_map(*neighbours, (h, w))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     inner = labels[pad : h - pad, pad : w - pad]
     own = np.bincount(inner.ravel(), minlength=n)
@@ -328,7 +340,7 @@ def _segment(crop: np.ndarray, pad_fraction: float, others: np.ndarray) -> _Box:
         low,
         pad,
         near_box,
-        _other_walls(others, near_box, w - 2 * pad),
+        _other_walls(neighbours[0], near_box, w - 2 * pad),
         others,
         labels,
         stats,
@@ -625,8 +637,8 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
     if pad_fraction is None:
         pad_fraction = PAD_FRACTION
     h, w = np.shape(crop)[:2]
-    others = _row_neighbours((h, w), int(round(pad_fraction * max(h, w))))
-    return _finish(_segment(crop, pad_fraction, others), None, 0)
+    neighbours = _row_neighbours((h, w), int(round(pad_fraction * max(h, w))))
+    return _finish(_segment(crop, pad_fraction, neighbours), None, 0)
 
 
 def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
@@ -662,7 +674,7 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
     boxes, matrices = [], []
     for i, quad in enumerate(grid.cells):
         crop, m = _warp_box(image, quad)
-        boxes.append(_segment(crop, PAD_FRACTION, _other_boxes(grid.cells, i, m, crop.shape)))
+        boxes.append(_segment(crop, PAD_FRACTION, _grid_neighbours(grid.cells, i, m)))
         matrices.append(m)
     # a stroke between two boxes goes to the one without a digit of its own (_owned)
     holds = np.array([False] + [_holds_digit(box) for box in boxes])

@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from idreader.cell_split import OFFSETS
-from idreader.cells import CROP_PAD, CROP_SIDE, Cells, box_crop, clean_cell, clean_cells, to_mnist
+from idreader.cells import (
+    CROP_PAD,
+    CROP_SIDE,
+    Cells,
+    box_crop,
+    clean_cell,
+    clean_cells,
+    to_mnist,
+)
 from idreader.grid import IDGrid
 from idreader.synth import DigitBank, Distortion, Layout, make_page, make_strip
 
@@ -494,12 +502,14 @@ def test_cuts_that_divide_the_stroke_alike_are_offered_once():
         assert _blurred_corr(split.images[0, k], alone.images[k]) > 0.8
 
 
-def test_digit_running_into_the_next_boxs_wall_leaves_that_wall_behind():
+@pytest.mark.parametrize("gap", [18, 20, 21, 22])
+def test_digit_running_into_the_next_boxs_wall_leaves_that_wall_behind(gap):
     # regression: boxes that stand apart; a "0" pushed left across its own wall ran
-    # into the wall of the box before it, and came out as "|0"
+    # into the wall of the box before it, and came out as "|0" (at gaps from 20 px on,
+    # that wall lies at the edge of the crop, and its box just outside it)
     def page_with(first_box: bool) -> tuple[np.ndarray, IDGrid]:
-        page = np.full((180, 320), 245, np.uint8)
-        xs = (40, 118, 196)  # 60 px boxes, 18 px apart
+        page = np.full((180, 340), 245, np.uint8)
+        xs = tuple(40 + (60 + gap) * k for k in range(3))  # 60 px boxes
         for k, x in enumerate(xs):
             if k or first_box:
                 cv2.rectangle(page, (x, 60), (x + 60, 120), 25, 2)
