@@ -295,14 +295,18 @@ class _Box:
 
 
 def _segment(
-    crop: np.ndarray, pad_fraction: float, neighbours: tuple[np.ndarray, np.ndarray]
+    crop: np.ndarray,
+    pad_fraction: float,
+    neighbours: tuple[np.ndarray, np.ndarray],
+    bridge: np.ndarray | None = None,
 ) -> _Box:
     """Find the ink of a crop, remove the ruled lines and measure what is left.
 
     ``neighbours`` are the corners and numbers of the grid's other boxes in the crop
-    (:func:`_grid_neighbours`). A component must reach into the box, span at least 15 %
-    of it (a speck is a compact dot) and not be a wall remnant (:func:`wall_remnants`)
-    to be a candidate for the digit.
+    (:func:`_grid_neighbours`); ``bridge`` joins components (:func:`_components`). A
+    component must reach into the box, span at least 15 % of it (a speck is a compact
+    dot) and not be a wall remnant (:func:`wall_remnants`) to be a candidate for the
+    digit.
     """
     gray = np.asarray(crop, np.float32)
     if gray.ndim == 3:
@@ -316,7 +320,7 @@ def _segment(
     low, high = max(MIN_LOW, 3.0 * sigma), max(MIN_HIGH, 5.0 * sigma)
     mask, crossings, near_box, found = remove_border_lines(_hysteresis(contrast, low, high), pad)
     others = _box_map(*neighbours, (h, w))
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    n, labels, stats = _components(mask, bridge)
     inner = labels[pad : h - pad, pad : w - pad]
     own = np.bincount(inner.ravel(), minlength=n)
     beyond = others > 0
@@ -350,6 +354,56 @@ def _segment(
         crossed,
         candidate,
     )
+
+
+def _components(mask: np.ndarray, bridge: np.ndarray | None) -> tuple[int, np.ndarray, np.ndarray]:
+    """The 8-connected components of ``mask``: their number, labels and OpenCV statistics.
+
+    ``bridge`` (bool, mask shape, or None) joins the components it touches into one,
+    without becoming ink itself.
+    """
+    if bridge is None:
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
+        return n, labels, stats
+    n, labels = cv2.connectedComponents((mask | bridge).astype(np.uint8), connectivity=8)
+    labels = np.where(mask, labels, 0).astype(np.int32)
+    ys, xs = np.nonzero(labels)
+    ids = labels[ys, xs]
+    h, w = mask.shape
+    low = np.stack([np.full(n, w), np.full(n, h)])
+    high = np.zeros((2, n), np.int64)
+    for k, v in enumerate((xs, ys)):
+        np.minimum.at(low[k], ids, v)
+        np.maximum.at(high[k], ids, v + 1)
+    area = np.bincount(ids, minlength=n)
+    # bridge-only components have no ink: an empty box at the origin
+    low[:, area == 0] = high[:, area == 0] = 0
+    stats = np.column_stack([low[0], low[1], high[0] - low[0], high[1] - low[1], area])
+    return n, labels, stats.astype(np.int32)
+
+
+def _strokes_beside(boxes: list[_Box], matrices: list[np.ndarray], i: int) -> np.ndarray:
+    """Where the crops of the boxes beside box ``i`` see a stroke reach into box ``i``.
+
+    Each crop is resampled on its own grid and erases the wall between two boxes on its
+    own estimate of the line, so a stroke across that wall can be whole in one crop
+    and in two pieces in the other. The pieces would then go separate ways (one to
+    each box, :func:`_owned`). Carried into the crop of box ``i`` and widened by a
+    pixel, the neighbours' strokes join such pieces again (``bridge`` of
+    :func:`_segment`). Returns bool, crop shape.
+    """
+    h, w = boxes[i].labels.shape
+    out = np.zeros((h, w), np.uint8)
+    for j in (i - 1, i + 1):
+        if not 0 <= j < len(boxes):
+            continue
+        box = boxes[j]
+        reaching = box.candidate & box.crossed & (box.neighbour == i + 1) & (box.foreign > 0)
+        if reaching.any():
+            m = matrices[i] @ np.linalg.inv(matrices[j])
+            seen = reaching[box.labels].astype(np.uint8)
+            out |= cv2.warpPerspective(seen, m, (w, h), flags=cv2.INTER_NEAREST)
+    return cv2.dilate(out, np.ones((3, 3), np.uint8)).astype(bool)
 
 
 def _owned(box: _Box, holds: np.ndarray | None, number: int) -> np.ndarray:
@@ -671,11 +725,20 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
     """
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    boxes, matrices = [], []
+    crops, matrices, neighbours = [], [], []
     for i, quad in enumerate(grid.cells):
         crop, m = _warp_box(image, quad)
-        boxes.append(_segment(crop, PAD_FRACTION, _grid_neighbours(grid.cells, i, m)))
+        crops.append(crop)
         matrices.append(m)
+        neighbours.append(_grid_neighbours(grid.cells, i, m))
+    seen = [_segment(crop, PAD_FRACTION, nb) for crop, nb in zip(crops, neighbours, strict=True)]
+    # pieces of a stroke across a wall that a neighbour's crop sees whole are one
+    boxes = []
+    for i, box in enumerate(seen):
+        bridge = _strokes_beside(seen, matrices, i)
+        if bridge.any():
+            box = _segment(crops[i], PAD_FRACTION, neighbours[i], bridge)
+        boxes.append(box)
     # a stroke between two boxes goes to the one without a digit of its own (_owned)
     holds = np.array([False] + [_holds_digit(box) for box in boxes])
     results = [_finish(box, holds, i + 1) for i, box in enumerate(boxes)]
