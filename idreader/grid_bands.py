@@ -219,14 +219,25 @@ def band_cells(
     ]
     across = _crossing_rules(lines, top, bottom, between, lo, hi)
 
-    def is_box(x: int, width: int, cover: float = RULE_COVER) -> bool:
-        """Under both rules, no rule across it, no open space inside it."""
+    def is_box(x: int, width: int, worn: bool = False) -> bool:
+        """Under both rules, no rule across it, no open space inside it.
+
+        A ``worn`` box (one placed by the row's pitch, :func:`_extend`) needs its rules
+        over 40 % of its width only, may reach a quarter of its width past the ends of
+        both rules (they can lose their end pieces together), and may hold an open
+        run: where both worn rules break at the same columns, that is no space between
+        two boxes.
+        """
         a, b = x - lo, x + width - lo
+        reach = width // 4 if worn else 0
+        if not (-reach <= a < b <= hi - lo + reach):
+            return False
+        a, b = max(a, 0), min(b, hi - lo)
+        cover = 0.4 if worn else RULE_COVER
         return (
-            0 <= a < b <= hi - lo
-            and min(top_sum[b] - top_sum[a], bottom_sum[b] - bottom_sum[a]) >= cover * width
+            min(top_sum[b] - top_sum[a], bottom_sum[b] - bottom_sum[a]) >= cover * width
             and not any(c[b] - c[a] > 0.5 * width for c in across)
-            and not any(x <= ra and rb <= x + width for ra, rb in open_runs)
+            and (worn or not any(x <= ra and rb <= x + width for ra, rb in open_runs))
         )
 
     boxes = []  # (first wall, last wall, x, width)
@@ -261,27 +272,31 @@ def band_cells(
 def _extend(row: list[tuple[int, int]], worn_wall, solid_wall, is_box) -> list[tuple[int, int]]:
     """Continue a row of boxes at its regular pitch past walls too worn to be found.
 
-    Only a row that ends at a worn wall goes on (wear is a property of the scan: past
-    a solid end wall, e.g. the label cell's, a "worn wall" is a letter's stem). A
-    further box needs ``worn_wall`` where its far wall should be and must pass
-    ``is_box`` with rules that may be as worn (40 % cover); the row stops where its
-    rules end.
+    A further box needs ``worn_wall`` where its far wall should be and must pass
+    ``is_box`` as a worn box; the row stops where its rules end. In a row of joined
+    boxes, only a row that ends at a worn wall goes on (wear is a property of the
+    scan: past a solid end wall, e.g. the label cell's, a "worn wall" is a letter's
+    stem). Boxes that stand apart each have their own walls, some worn and some not:
+    there the further box needs its near wall too, however solid the row's end.
     """
     if len(row) < MIN_ROW:
         return row
     pitch = round(median(b[0] - a[0] for a, b in pairwise(row)))
     width = round(median(w for _, w in row))
-    while (
-        not solid_wall(row[-1][0] + row[-1][1])
-        and worn_wall(row[-1][0] + pitch + width)
-        and is_box(row[-1][0] + pitch, width, 0.4)
-    ):
+    apart = pitch - width > max(2, 0.1 * width)
+
+    def goes_on(end: int, near: int, far: int, x: int) -> bool:
+        """Another box at ``x`` after the row's wall at ``end``, its walls at near, far."""
+        walled = worn_wall(near) if apart else not solid_wall(end)
+        return walled and worn_wall(far) and is_box(x, width, worn=True)
+
+    while goes_on(
+        row[-1][0] + row[-1][1], row[-1][0] + pitch - 1, row[-1][0] + pitch + width,
+        row[-1][0] + pitch,
+    ):  # fmt: skip
         row.append((row[-1][0] + pitch, width))
-    while (
-        not solid_wall(row[0][0] - 1)
-        and worn_wall(row[0][0] - pitch - 1)
-        and is_box(row[0][0] - pitch, width, 0.4)
-    ):
+    while goes_on(row[0][0] - 1, row[0][0] - pitch + width, row[0][0] - pitch - 1,
+                  row[0][0] - pitch):  # fmt: skip
         row.insert(0, (row[0][0] - pitch, width))
     return row
 

@@ -99,6 +99,15 @@ def test_scanner_effects(bank, kind, scan):
     _assert_found(find_id_grid(page.image), page)
 
 
+@pytest.mark.parametrize(("seed", "n"), [(4, 14), (34, 16), (40, 14), (43, 16)])
+def test_long_rows_of_worn_boxes_that_stand_apart(bank, seed, n):
+    # regression: 14 to 16 small boxes with gaps between them, a fifth of every line
+    # worn away; the row was cut in two where a box lost its walls, and did not go on
+    # past a box whose own wall happened to be whole (found 7 to 10 of the boxes)
+    page = _page(bank, "gapped", n=n, box_mm=6.0, dpi=200, seed=seed, broken_lines=0.2)
+    _assert_found(find_id_grid(page.image), page)
+
+
 @pytest.mark.parametrize("n", [4, 16])
 def test_box_counts(bank, n):
     page = _page(bank, "joined", n=n, written=n, box_mm=7.0 if n > 12 else 8.0, seed=n)
