@@ -47,16 +47,21 @@ def remove_border_lines(
         (lambda a: a[2:-2, :-2].T[::-1], lambda a: a.T[::-1]),
     )
     found = np.zeros(len(walls), bool)
+    pen = None  # the thinnest line so far
     for i, (padded, plain) in enumerate(walls):
-        outer = _remove_line(padded(out), padded(crossings), pad)
-        if outer is not None:
+        line = _remove_line(padded(out), padded(crossings), pad, pen)
+        if line is not None:
+            outer, thickness = line
+            pen = thickness if pen is None else min(pen, thickness)
             near = plain(near_box)
             near[pad:outer, pad - edge : near.shape[1] - pad + edge] = True
             found[i] = outer - (near.shape[0] - pad) <= 0.25 * (min(h, w) - 2 * pad)
     return out[2:-2, 2:-2], (crossings & out)[2:-2, 2:-2], near_box, found
 
 
-def _remove_line(mask: np.ndarray, crossings: np.ndarray, pad: int) -> int | None:
+def _remove_line(
+    mask: np.ndarray, crossings: np.ndarray, pad: int, pen: int | None = None
+) -> tuple[int, int] | None:
     """Erase the ruled line along the bottom wall of ``mask`` (in place).
 
     ``mask`` is the crop with two rows of paper added below. The line is looked for in
@@ -66,6 +71,10 @@ def _remove_line(mask: np.ndarray, crossings: np.ndarray, pad: int) -> int | Non
     touches it (the thinnest vertical runs through that row), so a stroke lying on the
     line does not widen it; a straight fit through those columns follows a slightly
     tilted line, and a thin line tilted more is first laid flat (:func:`_wall_zones`).
+    A "1" written along the wall can cover most of it: when the thinnest quarter of
+    the columns is still more than two pixels thicker than ``pen`` (the thickness of
+    the box's lines erased before, drawn with the same pen) and some columns are as
+    thin as that, the line is measured in those.
 
     Then, column by column, only the line's band is erased. A stroke that goes on at
     least two pixels past both sides of the band crosses or lies on the line (it is
@@ -75,8 +84,8 @@ def _remove_line(mask: np.ndarray, crossings: np.ndarray, pad: int) -> int | Non
     line from one side keeps every pixel outside the band; a lone pixel just past the
     band is the line's anti-aliased rim.
 
-    Returns the row just past the line (where the box surely ends), or None when there
-    is no line.
+    Returns the row just past the line (where the box surely ends) and the line's
+    thickness, or None when there is no line.
     """
     h, w = mask.shape[0] - 2, mask.shape[1]
     reach = pad + max(1, pad // 5)
@@ -89,7 +98,14 @@ def _remove_line(mask: np.ndarray, crossings: np.ndarray, pad: int) -> int | Non
     # Of the dense rows (a stroke beside the line is rarely as dense), the one nearest
     # the box edge: further out may lie the wall of the next box.
     dense = np.flatnonzero(profile >= 0.8 * most)
-    k = int(dense[np.argmin(np.abs(dense - (reach - pad)))])
+    near = int(np.argmin(np.abs(dense - (reach - pad))))
+    # Dense rows at most a row apart are one line, or a line and a "1" written along
+    # it (ink on most of the line's length, and beside it): its densest row is the line.
+    breaks = np.flatnonzero(np.diff(dense) > 2)
+    first = int(breaks[breaks < near].max() + 1) if (breaks < near).any() else 0
+    last = int(breaks[breaks >= near].min() + 1) if (breaks >= near).any() else len(dense)
+    group = dense[first:last]
+    k = int(group[np.argmax(profile[group])])
     zone, tilt = zones[tilts[k]], float(TILTS[tilts[k]])
     hit = zone[k]
     up = np.cumprod(zone[:k][::-1], axis=0).sum(axis=0)
@@ -99,6 +115,8 @@ def _remove_line(mask: np.ndarray, crossings: np.ndarray, pad: int) -> int | Non
     # would cost more than all the rest)
     runs = np.sort(length[hit])
     alone = hit & (length <= runs[len(runs) // 4] + 1)
+    if pen is not None and runs[len(runs) // 4] > pen + 2 and runs[0] <= pen + 1:
+        alone = hit & (length <= pen + 1)
     xs = np.flatnonzero(alone)
     centre = (down[alone] - up[alone]) / 2.0  # from the middle of row k
     thickness = int(np.sort(length[alone])[len(xs) // 2])
@@ -128,7 +146,7 @@ def _remove_line(mask: np.ndarray, crossings: np.ndarray, pad: int) -> int | Non
     strip[1] &= through | in2
     strip[-2] &= through | out2
     mask[rows, cols] = strip
-    return int(start[pad : w - pad].max()) + thickness
+    return int(start[pad : w - pad].max()) + thickness, thickness
 
 
 def _wall_zones(mask: np.ndarray, first: int, pad: int) -> tuple[np.ndarray, np.ndarray]:

@@ -405,6 +405,20 @@ def test_one_written_near_the_wall_is_kept(gap, wall):
     assert _blurred_corr(out, clean_cell(middle)[0]) > 0.9
 
 
+@pytest.mark.parametrize("gap", [-1, 0, 1])
+def test_one_written_along_the_wall_and_touching_it_is_kept(gap):
+    # regression (crossing walls, seed 11, page 79): a "1" against its box's wall ran
+    # along most of it, so the thinnest quarter of the line's width was line and "1"
+    # together; both were erased and the box read blank with probability 1.000
+    crop = _walls(_crop(), pen=3)
+    cv2.line(crop, _at(gap + 2, 6), _at(gap + 2, 50), 20, 4)
+    out, ink = clean_cell(crop)
+    middle = _walls(_crop(), pen=3)
+    cv2.line(middle, _at(28, 6), _at(28, 50), 20, 4)
+    assert ink > 0.03
+    assert _blurred_corr(out, clean_cell(middle)[0]) > 0.75
+
+
 def test_digit_pushed_mostly_below_the_box_is_kept(digits):
     # regression: a digit pushed across the bottom wall of a one-row grid, with less
     # than half of it inside its box, was dropped (ink outside the box is nobody's)
