@@ -67,7 +67,8 @@ def _remove_line(
     ``mask`` is the crop with two rows of paper added below. The line is looked for in
     the margin and a pixel or two into the box: the densest rows there (ink across at
     least half of the box width, so a worn or faint line still counts), nearest the box
-    edge. Its thickness and position are measured only in the columns where nothing
+    edge, unless a denser line lies just beyond them (they are then a "1" written
+    beside the wall). Its thickness and position are measured only in the columns where nothing
     touches it (the thinnest vertical runs through that row), so a stroke lying on the
     line does not widen it; a straight fit through those columns follows a slightly
     tilted line, and a thin line tilted more is first laid flat (:func:`_wall_zones`).
@@ -105,6 +106,14 @@ def _remove_line(
     first = int(breaks[breaks < near].max() + 1) if (breaks < near).any() else 0
     last = int(breaks[breaks >= near].min() + 1) if (breaks >= near).any() else len(dense)
     group = dense[first:last]
+    # A "1" just inside the wall can be nearer the edge than the wall; a denser line
+    # just beyond is the wall (the next box's wall lies a gap further out).
+    beyond = dense[last:]
+    beyond = beyond[
+        (beyond <= group[-1] + max(3, pad // 4)) & (profile[beyond] >= 1.05 * profile[group].max())
+    ]
+    if len(beyond):
+        group = beyond
     k = int(group[np.argmax(profile[group])])
     zone, tilt = zones[tilts[k]], float(TILTS[tilts[k]])
     hit = zone[k]

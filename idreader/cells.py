@@ -417,15 +417,17 @@ def _owned(box: _Box, holds: np.ndarray | None, number: int) -> np.ndarray:
     When the stroke is shared (:func:`_shared`) and only one of the two boxes holds a
     digit of its own (``holds``, by box number; this box is ``number``; None when not
     known), the stroke goes to the other one: it is that box's digit, pushed across.
-    Ink that crosses no wall must lie mostly inside the box (a speck or a stray mark in
-    the margin does not).
+    Ink that crosses no wall must lie mostly inside the box, or between it and its
+    walls (a speck or a stray mark in the margin does not).
     """
     crossing = box.own >= box.foreign
     if holds is not None:
         mine, theirs = holds[number], holds[box.neighbour]
         crossing = np.where(_shared(box) & (mine != theirs), theirs, crossing)
     area = box.stats[:, cv2.CC_STAT_AREA]
-    return np.where(box.crossed, crossing & (box.own >= 0.25 * area), box.own >= 0.5 * area)
+    # up to the walls: a box's quad can stop a few pixels short of them
+    near = np.bincount(box.labels[box.near_box], minlength=len(area))
+    return np.where(box.crossed, crossing & (box.own >= 0.25 * area), near >= 0.5 * area)
 
 
 def _main_part(box: _Box, owned: np.ndarray) -> int | None:

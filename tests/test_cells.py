@@ -419,6 +419,27 @@ def test_one_written_along_the_wall_and_touching_it_is_kept(gap):
     assert _blurred_corr(out, clean_cell(middle)[0]) > 0.75
 
 
+@pytest.mark.parametrize("x", [92, 94, 96])
+def test_one_between_a_short_quad_and_the_wall_is_kept(x):
+    # The grid's quads stop 3 px short of the walls; a "1" written near the right wall
+    # of the first box lies half outside its quad. At x 94 it was nearer the quad's
+    # edge than the wall and was erased as the wall; at x 96 it was dropped as ink
+    # mostly outside the box.
+    def page_with(one: bool) -> tuple[np.ndarray, IDGrid]:
+        page = np.full((180, 260), 245, np.uint8)
+        for k in range(3):
+            cv2.rectangle(page, (40 + 60 * k, 60), (100 + 60 * k, 120), 25, 2)
+        cv2.line(page, (x if one else 70, 70), (x if one else 70, 112), 20, 4)
+        quads = np.array([[[44 + 60 * k, 64], [96 + 60 * k, 64], [96 + 60 * k, 116],
+                           [44 + 60 * k, 116]] for k in range(3)], np.float32)  # fmt: skip
+        return page, _grid(quads)
+
+    cells = clean_cells(*page_with(True))
+    centred = clean_cells(*page_with(False))
+    assert cells.ink[0] > 0.03 and float(cells.images[1:].max()) == 0.0
+    assert _blurred_corr(cells.images[0], centred.images[0]) > 0.9
+
+
 def test_digit_pushed_mostly_below_the_box_is_kept(digits):
     # regression: a digit pushed across the bottom wall of a one-row grid, with less
     # than half of it inside its box, was dropped (ink outside the box is nobody's)
