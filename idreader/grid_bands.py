@@ -283,7 +283,8 @@ def _extend(row: list[tuple[int, int]], worn_wall, solid_wall, is_box) -> list[t
         return row
     pitch = round(median(b[0] - a[0] for a, b in pairwise(row)))
     width = round(median(w for _, w in row))
-    apart = pitch - width > max(2, 0.1 * width)
+    # joined boxes are a wall apart (a tenth of a box or less), separate ones a gap more
+    apart = pitch - width > max(4, 0.2 * width)
 
     def goes_on(end: int, near: int, far: int, x: int) -> bool:
         """Another box at ``x`` after the row's wall at ``end``, its walls at near, far."""
