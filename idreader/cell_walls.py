@@ -68,10 +68,11 @@ def _remove_line(
     the margin and a pixel or two into the box: the densest rows there (ink across at
     least half of the box width, so a worn or faint line still counts), nearest the box
     edge, unless a denser line lies just beyond them (they are then a "1" written
-    beside the wall). Its thickness and position are measured only in the columns where nothing
-    touches it (the thinnest vertical runs through that row), so a stroke lying on the
-    line does not widen it; a straight fit through those columns follows a slightly
-    tilted line, and a thin line tilted more is first laid flat (:func:`_wall_zones`).
+    beside the wall). Its thickness and position are measured only in the columns where
+    nothing touches it (the thinnest vertical runs through that row), so a stroke lying
+    on the line does not widen it; a straight fit through those columns follows a
+    slightly tilted line, and a thin line tilted more is first laid flat
+    (:func:`_wall_zones`).
     A "1" written along the wall can cover most of it: when the thinnest quarter of
     the columns is still more than two pixels thicker than ``pen`` (the thickness of
     the box's lines erased before, drawn with the same pen) and some columns are as

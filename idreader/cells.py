@@ -294,20 +294,26 @@ class _Box:
         return min(self.labels.shape) - 2 * self.pad
 
 
-def _segment(
-    crop: np.ndarray,
-    pad_fraction: float,
-    neighbours: tuple[np.ndarray, np.ndarray],
-    bridge: np.ndarray | None = None,
-) -> _Box:
-    """Find the ink of a crop, remove the ruled lines and measure what is left.
+@dataclass(frozen=True)
+class _Ink:
+    """The ink of one crop with its ruled lines removed (:func:`_ink`).
 
-    ``neighbours`` are the corners and numbers of the grid's other boxes in the crop
-    (:func:`_grid_neighbours`); ``bridge`` joins components (:func:`_components`). A
-    component must reach into the box, span at least 15 % of it (a speck is a compact
-    dot) and not be a wall remnant (:func:`wall_remnants`) to be a candidate for the
-    digit.
+    ``contrast``, ``low``, ``pad`` and ``near_box`` are as in :class:`_Box`; ``mask`` is
+    the ink left, ``crossings`` the line pixels kept under strokes that cross a line,
+    ``found`` which walls were erased (:func:`remove_border_lines`).
     """
+
+    contrast: np.ndarray
+    low: float
+    pad: int
+    mask: np.ndarray
+    crossings: np.ndarray
+    near_box: np.ndarray
+    found: np.ndarray
+
+
+def _ink(crop: np.ndarray, pad_fraction: float) -> _Ink:
+    """Find the ink of a crop (hysteresis over the measured noise), less its ruled lines."""
     gray = np.asarray(crop, np.float32)
     if gray.ndim == 3:
         gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
@@ -319,8 +325,24 @@ def _segment(
     contrast = np.clip(paper - gray, 0, None)
     low, high = max(MIN_LOW, 3.0 * sigma), max(MIN_HIGH, 5.0 * sigma)
     mask, crossings, near_box, found = remove_border_lines(_hysteresis(contrast, low, high), pad)
+    return _Ink(contrast, low, pad, mask, crossings, near_box, found)
+
+
+def _segment(
+    ink: _Ink, neighbours: tuple[np.ndarray, np.ndarray], bridge: np.ndarray | None = None
+) -> _Box:
+    """Measure the ink components of a crop (:func:`_ink`): where each lies, which cross.
+
+    ``neighbours`` are the corners and numbers of the grid's other boxes in the crop
+    (:func:`_grid_neighbours`); ``bridge`` joins components (:func:`_components`). A
+    component must reach into the box, span at least 15 % of it (a speck is a compact
+    dot) and not be a wall remnant (:func:`wall_remnants`) to be a candidate for the
+    digit.
+    """
+    pad = ink.pad
+    h, w = ink.mask.shape
     others = _box_map(*neighbours, (h, w))
-    n, labels, stats = _components(mask, bridge)
+    n, labels, stats = _components(ink.mask, bridge)
     inner = labels[pad : h - pad, pad : w - pad]
     own = np.bincount(inner.ravel(), minlength=n)
     beyond = others > 0
@@ -330,21 +352,21 @@ def _segment(
     per_box = per_box.reshape(n, boxes)
     neighbour = per_box.argmax(axis=1)
     crossed = np.zeros(n, bool)
-    crossed[labels[crossings]] = True
+    crossed[labels[ink.crossings]] = True
     side = min(h, w) - 2 * pad
     extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
     candidate = (
         (own > 0) & (stats[:, cv2.CC_STAT_AREA] >= 0.004 * side * side) & (extent >= 0.15 * side)
     )
     candidate[0] = False
-    candidate &= ~wall_remnants(inner, candidate, found)
+    candidate &= ~wall_remnants(inner, candidate, ink.found)
     foreign = per_box[np.arange(n), neighbour]
     return _Box(
-        contrast,
-        low,
+        ink.contrast,
+        ink.low,
         pad,
-        near_box,
-        _other_walls(neighbours[0], near_box, w - 2 * pad),
+        ink.near_box,
+        _other_walls(neighbours[0], ink.near_box, w - 2 * pad),
         others,
         labels,
         stats,
@@ -397,11 +419,10 @@ def _strokes_beside(boxes: list[_Box], matrices: list[np.ndarray], i: int) -> np
     for j in (i - 1, i + 1):
         if not 0 <= j < len(boxes):
             continue
-        box = boxes[j]
-        reaching = box.candidate & box.crossed & (box.neighbour == i + 1) & (box.foreign > 0)
+        reaching = _reaching(boxes[j], i)
         if reaching.any():
             m = matrices[i] @ np.linalg.inv(matrices[j])
-            seen = reaching[box.labels].astype(np.uint8)
+            seen = reaching[boxes[j].labels].astype(np.uint8)
             out |= cv2.warpPerspective(seen, m, (w, h), flags=cv2.INTER_NEAREST)
     return cv2.dilate(out, np.ones((3, 3), np.uint8)).astype(bool)
 
@@ -547,9 +568,14 @@ def _touching_pairs(
     return pairs
 
 
+def _reaching(box: _Box, other: int) -> np.ndarray:
+    """Candidate strokes of a box that cross a wall into box ``other`` (bool per label)."""
+    return box.candidate & box.crossed & (box.foreign > 0) & (box.neighbour == other + 1)
+
+
 def _crossing(box: _Box, other: int) -> int | None:
     """The largest candidate stroke of a box that crosses a wall into box ``other``."""
-    reaching = box.candidate & box.crossed & (box.foreign > 0) & (box.neighbour == other + 1)
+    reaching = _reaching(box, other)
     if not reaching.any():
         return None
     return int(np.argmax(np.where(reaching, box.stats[:, cv2.CC_STAT_AREA], -1)))
@@ -694,7 +720,7 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
         pad_fraction = PAD_FRACTION
     h, w = np.shape(crop)[:2]
     neighbours = _row_neighbours((h, w), int(round(pad_fraction * max(h, w))))
-    return _finish(_segment(crop, pad_fraction, neighbours), None, 0)
+    return _finish(_segment(_ink(crop, pad_fraction), neighbours), None, 0)
 
 
 def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
@@ -727,19 +753,19 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
     """
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    crops, matrices, neighbours = [], [], []
+    inks, matrices, neighbours = [], [], []
     for i, quad in enumerate(grid.cells):
         crop, m = _warp_box(image, quad)
-        crops.append(crop)
+        inks.append(_ink(crop, PAD_FRACTION))
         matrices.append(m)
         neighbours.append(_grid_neighbours(grid.cells, i, m))
-    seen = [_segment(crop, PAD_FRACTION, nb) for crop, nb in zip(crops, neighbours, strict=True)]
+    seen = [_segment(ink, nb) for ink, nb in zip(inks, neighbours, strict=True)]
     # pieces of a stroke across a wall that a neighbour's crop sees whole are one
     boxes = []
     for i, box in enumerate(seen):
         bridge = _strokes_beside(seen, matrices, i)
         if bridge.any():
-            box = _segment(crops[i], PAD_FRACTION, neighbours[i], bridge)
+            box = _segment(inks[i], neighbours[i], bridge)
         boxes.append(box)
     # a stroke between two boxes goes to the one without a digit of its own (_owned)
     holds = np.array([False] + [_holds_digit(box) for box in boxes])
