@@ -427,7 +427,7 @@ def _strokes_beside(boxes: list[_Box], matrices: list[np.ndarray], i: int) -> np
     return cv2.dilate(out, np.ones((3, 3), np.uint8)).astype(bool)
 
 
-def _owned(box: _Box, holds: np.ndarray | None, number: int) -> np.ndarray:
+def _owned(box: _Box, given: np.ndarray | None) -> np.ndarray:
     """Which components belong to this box (bool per label).
 
     A stroke that crosses a wall belongs to the box that holds most of it: a digit
@@ -435,20 +435,63 @@ def _owned(box: _Box, holds: np.ndarray | None, number: int) -> np.ndarray:
     into drops it. Ink outside every box (above or below the row) is nobody's, so a
     digit pushed mostly out of the row is still its box's, as long as a quarter of it
     lies inside (a letter of the label beside the grid that touches a wall does not).
-    When the stroke is shared (:func:`_shared`) and only one of the two boxes holds a
-    digit of its own (``holds``, by box number; this box is ``number``; None when not
-    known), the stroke goes to the other one: it is that box's digit, pushed across.
-    Ink that crosses no wall must lie mostly inside the box, or between it and its
-    walls (a speck or a stray mark in the margin does not).
+    The row can settle a shared stroke otherwise (``given``, per label: 1 this box
+    takes it, 0 it leaves it, -1 the rule above; None: nothing settled, see
+    :func:`_settle`). Ink that crosses no wall must lie mostly inside the box, or
+    between it and its walls (a speck or a stray mark in the margin does not).
     """
     crossing = box.own >= box.foreign
-    if holds is not None:
-        mine, theirs = holds[number], holds[box.neighbour]
-        crossing = np.where(_shared(box) & (mine != theirs), theirs, crossing)
+    if given is not None:
+        crossing = np.where(given >= 0, given == 1, crossing)
     area = box.stats[:, cv2.CC_STAT_AREA]
     # up to the walls: a box's quad can stop a few pixels short of them
     near = np.bincount(box.labels[box.near_box], minlength=len(area))
     return np.where(box.crossed, crossing & (box.own >= 0.25 * area), near >= 0.5 * area)
+
+
+def _settle(
+    boxes: list[_Box], matrices: list[np.ndarray], digits: list[int | None], declined: np.ndarray
+) -> list[np.ndarray]:
+    """Which box each shared stroke (:func:`_shared`) goes to: ``given`` of :func:`_owned`.
+
+    When only one of the two boxes holds a digit of its own (``digits``: the label of
+    each box's own digit, :func:`_own_digit`), the stroke goes to the other one: it is
+    that box's digit, pushed across. Unless it is the very digit the other box holds,
+    seen by a box whose crop cuts it short: the majority rule then decides. A box that
+    took shared strokes and still came out empty (``declined``, bool per box) gives
+    them back: they are part of its neighbour's digit.
+    """
+    holds = np.array([False] + [d is not None for d in digits])
+    gives_back = np.concatenate([[False], declined])
+    out = []
+    for i, box in enumerate(boxes):
+        given = np.full(len(box.stats), -1, np.int8)
+        shared = _shared(box)
+        theirs = holds[box.neighbour]
+        rule = shared & (holds[i + 1] != theirs)
+        given[rule] = theirs[rule]
+        taken = rule & theirs
+        if taken.any():
+            given[taken & _claimed(boxes, matrices, digits, i)] = -1
+        given[shared & gives_back[box.neighbour]] = 1
+        out.append(given)
+    return out
+
+
+def _claimed(
+    boxes: list[_Box], matrices: list[np.ndarray], digits: list[int | None], i: int
+) -> np.ndarray:
+    """Components of box ``i`` that are mostly a neighbour's own digit (bool per label)."""
+    box = boxes[i]
+    h, w = box.labels.shape
+    seen = np.zeros((h, w), np.uint8)
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(boxes) and digits[j] is not None:
+            m = matrices[i] @ np.linalg.inv(matrices[j])
+            digit = (boxes[j].labels == digits[j]).astype(np.uint8)
+            seen |= cv2.warpPerspective(digit, m, (w, h), flags=cv2.INTER_NEAREST)
+    covered = np.bincount(box.labels[seen.astype(bool)], minlength=len(box.stats))
+    return covered >= 0.5 * box.stats[:, cv2.CC_STAT_AREA]
 
 
 def _main_part(box: _Box, owned: np.ndarray) -> int | None:
@@ -474,9 +517,9 @@ def _shared(box: _Box) -> np.ndarray:
     return box.foreign > 0.25 * box.own
 
 
-def _holds_digit(box: _Box) -> bool:
-    """Whether the box holds a digit of its own, one that it shares with no other box."""
-    return _main_part(box, _owned(box, None, 0) & ~_shared(box)) is not None
+def _own_digit(box: _Box) -> int | None:
+    """The label of the box's own digit, one that it shares with no other box, if any."""
+    return _main_part(box, _owned(box, None) & ~_shared(box))
 
 
 def _digit_mask(box: _Box, main: int, owned: np.ndarray) -> np.ndarray:
@@ -504,14 +547,14 @@ def _digit_mask(box: _Box, main: int, owned: np.ndarray) -> np.ndarray:
 
 
 def _finish(
-    box: _Box, holds: np.ndarray | None, number: int, cut: tuple[int, np.ndarray] | None = None
+    box: _Box, given: np.ndarray | None, cut: tuple[int, np.ndarray] | None = None
 ) -> tuple[np.ndarray, float]:
     """The MNIST-style image and ink fraction of a segmented box (see :func:`_owned`).
 
     ``cut`` (component, bool mask of this box's side) is two digits run together across
     a wall (:func:`_touching_pairs`): this box keeps the component's part on its side.
     """
-    owned = _owned(box, holds, number)
+    owned = _owned(box, given)
     if cut is not None:
         owned[cut[0]] = True
     main = _main_part(box, owned)
@@ -595,7 +638,7 @@ def _same_stroke(left: _Box, a: int, right: _Box, b: int, m: np.ndarray) -> bool
 
 
 def _split(
-    left: _Box, right: _Box, labels: tuple[int, int], m: np.ndarray, holds: np.ndarray, a: int
+    left: _Box, right: _Box, labels: tuple[int, int], m: np.ndarray, given: tuple[np.ndarray, ...]
 ) -> list[tuple[tuple[np.ndarray, float], tuple[np.ndarray, float]]]:
     """Every distinct cut of a touching pair (:func:`seam_sides`): both boxes' image and ink.
 
@@ -628,8 +671,8 @@ def _split(
             divisions.append(division)
             cuts.append(
                 (
-                    _finish(left, holds, a + 1, (labels[0], ours)),
-                    _finish(right, holds, a + 2, (labels[1], ~theirs)),
+                    _finish(left, given[0], (labels[0], ours)),
+                    _finish(right, given[1], (labels[1], ~theirs)),
                 )
             )
     return cuts
@@ -720,7 +763,7 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
         pad_fraction = PAD_FRACTION
     h, w = np.shape(crop)[:2]
     neighbours = _row_neighbours((h, w), int(round(pad_fraction * max(h, w))))
-    return _finish(_segment(_ink(crop, pad_fraction), neighbours), None, 0)
+    return _finish(_segment(_ink(crop, pad_fraction), neighbours), None)
 
 
 def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
@@ -767,13 +810,21 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
         if bridge.any():
             box = _segment(inks[i], neighbours[i], bridge)
         boxes.append(box)
-    # a stroke between two boxes goes to the one without a digit of its own (_owned)
-    holds = np.array([False] + [_holds_digit(box) for box in boxes])
-    results = [_finish(box, holds, i + 1) for i, box in enumerate(boxes)]
+    # a stroke between two boxes goes to the one without a digit of its own (_settle)
+    digits = [_own_digit(box) for box in boxes]
+    given = _settle(boxes, matrices, digits, np.zeros(len(boxes), bool))
+    results = [_finish(box, g) for box, g in zip(boxes, given, strict=True)]
     empty = np.array([ink == 0.0 for _, ink in results])
+    declined = empty & np.array([(g == 1).any() for g in given])
+    if declined.any():
+        given = _settle(boxes, matrices, digits, declined)
+        again = np.flatnonzero(np.convolve(declined, [1, 0, 1], mode="same") > 0)
+        for i in again:
+            results[i] = _finish(boxes[i], given[i])
+        empty = np.array([ink == 0.0 for _, ink in results])
     splits = []
     for a, labels, m in _touching_pairs(boxes, matrices, grid.cells, empty):
-        cuts = _split(boxes[a], boxes[a + 1], labels, m, holds, a)
+        cuts = _split(boxes[a], boxes[a + 1], labels, m, (given[a], given[a + 1]))
         results[a], results[a + 1] = cuts[0]
         cut_images = np.array([[left[0], right[0]] for left, right in cuts], np.float32)
         cut_ink = np.array([[left[1], right[1]] for left, right in cuts], np.float32)

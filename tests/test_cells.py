@@ -581,6 +581,15 @@ def test_a_bridge_joins_components_without_becoming_ink():
     np.testing.assert_array_equal(stats[labels[3, 26]], [25, 2, 3, 2, 6])
 
 
+def _clean_row(name: str) -> Cells:
+    """``clean_cells`` on an ID row cut from a robustness page (``tests/data/NAME.npz``)."""
+    data = np.load(Path(__file__).parent / "data" / f"{name}.npz")
+    quads = data["quads"]
+    box = (float(quads[..., 0].min()), float(quads[..., 1].min()),
+           float(quads[..., 0].max()), float(quads[..., 1].max()))  # fmt: skip
+    return clean_cells(data["image"], IDGrid(quads, 0, 0.0, box, 1.0))
+
+
 def test_stroke_cut_in_two_by_one_crop_stays_in_its_box():
     # regression (robustness suite, "digits crossing walls", seed 11, page 80): a "7"
     # pushed across the wall into the empty box after it. The crop of its own box
@@ -589,11 +598,28 @@ def test_stroke_cut_in_two_by_one_crop_stays_in_its_box():
     # as a digit of its own, so the next box took the whole stroke as a digit pushed
     # into it: "65477_" for "6547__". Row and quads cut from that page (MNIST test
     # digits).
-    data = np.load(Path(__file__).parent / "data" / "crossing_seven.npz")
-    quads = data["quads"]
-    box = (float(quads[..., 0].min()), float(quads[..., 1].min()),
-           float(quads[..., 0].max()), float(quads[..., 1].max()))  # fmt: skip
-    cells = clean_cells(data["image"], IDGrid(quads, 0, 0.0, box, 1.0))
+    cells = _clean_row("crossing_seven")
     assert float(cells.images[4:].max()) == 0.0
     # the whole 7 (the piece alone covered 4.6 % of the box)
     assert cells.ink[3] > 0.06 and (cells.ink[:3] > 0.1).all()
+
+
+def test_a_digit_reaching_into_an_empty_box_is_not_taken_for_one_pushed_there():
+    # regression (robustness suite, "digits crossing walls", seed 14, page 27): the stem
+    # of a "4" reaches into the empty last box. That box's crop, cut short, saw the
+    # stroke as one shared with the 4's box; the 4's box held a digit of its own (the
+    # 4 itself), so the empty box took the stroke as a digit pushed into it and the
+    # row read "213806844" for "21380684_".
+    cells = _clean_row("stem_of_four")
+    assert float(cells.images[8].max()) == 0.0
+    assert cells.ink[7] > 0.12  # the whole 4
+
+
+def test_a_stroke_given_to_a_box_that_stays_empty_goes_back():
+    # regression (robustness suite, "digits crossing walls", seed 13, page 20): the bar
+    # of a "7" crosses into the empty box after it, apart from the 7's stem. The stem
+    # made a digit of its own, so the bar went to the empty box, which was too little
+    # to be a digit there: the bar was lost and the 7 read as a 1.
+    cells = _clean_row("bar_of_seven")
+    assert float(cells.images[10:].max()) == 0.0
+    assert cells.ink[9] > 0.06  # the stem alone covers 3.5 % of the box
