@@ -9,6 +9,7 @@ tilted wall that line removal could not find. Both work on boolean ink masks.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -18,25 +19,60 @@ import numpy as np
 TILTS = np.array([0.0, -0.04, 0.04, -0.08, 0.08, -0.12, 0.12])
 
 
-def remove_border_lines(
-    mask: np.ndarray, pad: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Unruled:
+    """A box crop's ink with its ruled walls erased (:func:`remove_border_lines`).
+
+    Attributes
+    ----------
+    mask : np.ndarray
+        bool (h, w): the ink left.
+    crossings : np.ndarray
+        bool (h, w): line pixels kept because a stroke crosses the line there.
+    slants : np.ndarray
+        bool (h, w): line pixels erased where a stroke slants through the top or the
+        bottom wall; they join the stroke's two sides but are not ink.
+    near_box : np.ndarray
+        bool (h, w): where the digit may lie (the box with a small tolerance, and up to
+        a wall found further out than the box edge).
+    found : np.ndarray
+        bool (4,): which walls were found and erased at the box edge, no further out
+        than a quarter of the box (bottom, top, right, left; a line further out is the
+        wall of the next box, and this one's was not found).
+    """
+
+    mask: np.ndarray
+    crossings: np.ndarray
+    slants: np.ndarray
+    near_box: np.ndarray
+    found: np.ndarray
+
+
+def remove_border_lines(mask: np.ndarray, pad: int) -> Unruled:
     """Erase the box's four ruled lines, and only the lines' own pixels.
 
     Each wall is handled by :func:`_remove_line` as the bottom wall of a flipped or
     transposed view; the horizontal walls go first, so that where they meet a vertical
-    wall they are gone and do not look like strokes crossing it. Returns the cleaned
-    mask, the line pixels kept because a stroke crosses the line there, where the digit
-    may lie (the box with a small tolerance, and up to a wall found further out than
-    the box edge), and which walls were found and erased at the box edge, no further
-    out than a quarter of the box (bool: bottom, top, right, left; a line further out
-    is the wall of the next box, and this one's was not found).
+    wall they are gone and do not look like strokes crossing it. A stroke across the
+    top or bottom wall can slant through it so that no column of the wall has the
+    stroke on both sides; where it does, the wall's pixels are kept aside
+    (``slants``) to join the two sides again. Not across the side walls: beyond them
+    lie the neighbour boxes, whose digits must not be joined to this one's.
+
+    Examples
+    --------
+    >>> ink = np.zeros((40, 40), bool); ink[9:11, 5:35] = True  # a ruled top wall
+    >>> ink[4:20, 19:21] = True  # a stroke across it
+    >>> out = remove_border_lines(ink, 10)
+    >>> bool(out.mask[9:11, 5:15].any()), bool(out.crossings[9:11, 19:21].all())
+    (False, True)
     """
     h, w = mask.shape
     # two rows and columns of paper around the crop, so that reads past an edge are 0
     out = np.zeros((h + 4, w + 4), bool)
     out[2:-2, 2:-2] = mask
     crossings = np.zeros_like(out)
+    slants = np.zeros_like(out)
     near_box = np.zeros_like(mask)
     edge = max(2, pad // 4)
     near_box[pad - edge : h - pad + edge, pad - edge : w - pad + edge] = True
@@ -49,18 +85,25 @@ def remove_border_lines(
     found = np.zeros(len(walls), bool)
     pen = None  # the thinnest line so far
     for i, (padded, plain) in enumerate(walls):
-        line = _remove_line(padded(out), padded(crossings), pad, pen)
+        slanting = padded(slants) if i < 2 else None
+        line = _remove_line(padded(out), padded(crossings), slanting, pad, pen)
         if line is not None:
             outer, thickness = line
             pen = thickness if pen is None else min(pen, thickness)
             near = plain(near_box)
             near[pad:outer, pad - edge : near.shape[1] - pad + edge] = True
             found[i] = outer - (near.shape[0] - pad) <= 0.25 * (min(h, w) - 2 * pad)
-    return out[2:-2, 2:-2], (crossings & out)[2:-2, 2:-2], near_box, found
+    return Unruled(
+        out[2:-2, 2:-2], (crossings & out)[2:-2, 2:-2], slants[2:-2, 2:-2], near_box, found
+    )
 
 
 def _remove_line(
-    mask: np.ndarray, crossings: np.ndarray, pad: int, pen: int | None = None
+    mask: np.ndarray,
+    crossings: np.ndarray,
+    slants: np.ndarray | None,
+    pad: int,
+    pen: int | None = None,
 ) -> tuple[int, int] | None:
     """Erase the ruled line along the bottom wall of ``mask`` (in place).
 
@@ -84,7 +127,9 @@ def _remove_line(
     marked in ``crossings`` (two pixels, so that a neighbour's digit and this one that
     touch the line from either side are not joined through it). A stroke touching the
     line from one side keeps every pixel outside the band; a lone pixel just past the
-    band is the line's anti-aliased rim.
+    band is the line's anti-aliased rim. With ``slants`` (None: not looked for), a
+    stroke that enters the band from one side and leaves it from the other within a
+    band's thickness of there, slanting, has the band's pixels between marked in it.
 
     Returns the row just past the line (where the box surely ends) and the line's
     thickness, or None when there is no line.
@@ -152,11 +197,22 @@ def _remove_line(
     through = in2 & out2
     if through.any():
         crossings[rows[2:-2], cols] |= band & through
+    if slants is not None:
+        # a slanting stroke leaves the band up to a band's thickness beside where it entered
+        slant = np.ones(2 * thickness + 1, np.uint8)
+        slant = _widen(in2, slant) & _widen(out2, slant) & ~through
+        if slant.any():
+            slants[rows[2:-2], cols] |= band & slant
     band &= through
     strip[1] &= through | in2
     strip[-2] &= through | out2
     mask[rows, cols] = strip
     return int(start[pad : w - pad].max()) + thickness, thickness
+
+
+def _widen(row: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """A bool row dilated by a 1-D kernel."""
+    return np.convolve(row.astype(np.uint8), kernel, mode="same") > 0
 
 
 def _wall_zones(mask: np.ndarray, first: int, pad: int) -> tuple[np.ndarray, np.ndarray]:

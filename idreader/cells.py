@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from .cell_split import OFFSETS, cut_weights, seam_sides
-from .cell_walls import remove_border_lines, wall_remnants
+from .cell_walls import Unruled, remove_border_lines, wall_remnants
 
 if TYPE_CHECKING:
     from .grid import IDGrid
@@ -298,18 +298,14 @@ class _Box:
 class _Ink:
     """The ink of one crop with its ruled lines removed (:func:`_ink`).
 
-    ``contrast``, ``low``, ``pad`` and ``near_box`` are as in :class:`_Box`; ``mask`` is
-    the ink left, ``crossings`` the line pixels kept under strokes that cross a line,
-    ``found`` which walls were erased (:func:`remove_border_lines`).
+    ``contrast``, ``low`` and ``pad`` are as in :class:`_Box`; ``lines`` is what
+    :func:`remove_border_lines` left.
     """
 
     contrast: np.ndarray
     low: float
     pad: int
-    mask: np.ndarray
-    crossings: np.ndarray
-    near_box: np.ndarray
-    found: np.ndarray
+    lines: Unruled
 
 
 def _ink(crop: np.ndarray, pad_fraction: float) -> _Ink:
@@ -324,8 +320,7 @@ def _ink(crop: np.ndarray, pad_fraction: float) -> _Ink:
     sigma = max(0.0, float(p75 - p50)) / 0.6745
     contrast = np.clip(paper - gray, 0, None)
     low, high = max(MIN_LOW, 3.0 * sigma), max(MIN_HIGH, 5.0 * sigma)
-    mask, crossings, near_box, found = remove_border_lines(_hysteresis(contrast, low, high), pad)
-    return _Ink(contrast, low, pad, mask, crossings, near_box, found)
+    return _Ink(contrast, low, pad, remove_border_lines(_hysteresis(contrast, low, high), pad))
 
 
 def _segment(
@@ -339,10 +334,13 @@ def _segment(
     dot) and not be a wall remnant (:func:`wall_remnants`) to be a candidate for the
     digit.
     """
-    pad = ink.pad
-    h, w = ink.mask.shape
+    pad, lines = ink.pad, ink.lines
+    h, w = lines.mask.shape
     others = _box_map(*neighbours, (h, w))
-    n, labels, stats = _components(ink.mask, bridge)
+    slanting = lines.slants.any()
+    if slanting:
+        bridge = lines.slants if bridge is None else bridge | lines.slants
+    n, labels, stats = _components(lines.mask, bridge)
     inner = labels[pad : h - pad, pad : w - pad]
     own = np.bincount(inner.ravel(), minlength=n)
     beyond = others > 0
@@ -352,21 +350,24 @@ def _segment(
     per_box = per_box.reshape(n, boxes)
     neighbour = per_box.argmax(axis=1)
     crossed = np.zeros(n, bool)
-    crossed[labels[ink.crossings]] = True
+    crossed[labels[lines.crossings]] = True
+    if slanting:
+        beside = cv2.dilate(lines.slants.astype(np.uint8), np.ones((3, 3), np.uint8))
+        crossed[labels[beside.astype(bool)]] = True
     side = min(h, w) - 2 * pad
     extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
     candidate = (
         (own > 0) & (stats[:, cv2.CC_STAT_AREA] >= 0.004 * side * side) & (extent >= 0.15 * side)
     )
     candidate[0] = False
-    candidate &= ~wall_remnants(inner, candidate, ink.found)
+    candidate &= ~wall_remnants(inner, candidate, lines.found)
     foreign = per_box[np.arange(n), neighbour]
     return _Box(
         ink.contrast,
         ink.low,
         pad,
-        ink.near_box,
-        _other_walls(neighbours[0], ink.near_box, w - 2 * pad),
+        lines.near_box,
+        _other_walls(neighbours[0], lines.near_box, w - 2 * pad),
         others,
         labels,
         stats,

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from idreader.cell_split import OFFSETS
+from idreader.cell_walls import remove_border_lines
 from idreader.cells import (
     CROP_PAD,
     CROP_SIDE,
@@ -201,6 +202,25 @@ def test_digit_crossing_the_top_wall_is_kept_whole():
     inside, _ = clean_cell(seven(_crop(), down=14))  # the same 7 within the box
     assert ink > 0.02
     assert _corr(walled, inside) > 0.9
+
+
+def test_a_seven_turning_on_the_top_wall_keeps_its_bar():
+    # regression (robustness suite, "digits crossing walls", seed 14, page 40): a "7"
+    # pushed up, its corner on the top wall. The stroke slants through the line, so no
+    # column has ink on both sides of it: the whole band was erased, the bar above came
+    # apart from the stem and was dropped as ink outside the box, and the 7 read as 1.
+    def seven(crop: np.ndarray, *, down: int = 0) -> np.ndarray:
+        corners = [_at(4, down - 8), _at(22, down - 7), _at(36, down + 2), _at(18, down + 50)]
+        cv2.polylines(crop, [np.array(corners, np.int32)], False, 30, 3)
+        return crop
+
+    walled, _ = clean_cell(seven(_crop(walls=3)))
+    inside, _ = clean_cell(seven(_crop(), down=12))
+    assert _corr(walled, inside) > 0.9  # 0.04 when the bar is lost
+    # the band where the stroke slants through joins its two sides, and is not ink
+    lines = remove_border_lines(seven(_crop(walls=3)) < 128, PAD)
+    assert lines.slants.any() and not lines.crossings.any()
+    assert not lines.slants[PAD + 1 :].any()  # on the top wall only
 
 
 #: A handwritten "2" in box-interior pixels, its bottom stroke along row 50.
@@ -584,10 +604,7 @@ def test_a_bridge_joins_components_without_becoming_ink():
 def _clean_row(name: str) -> Cells:
     """``clean_cells`` on an ID row cut from a robustness page (``tests/data/NAME.npz``)."""
     data = np.load(Path(__file__).parent / "data" / f"{name}.npz")
-    quads = data["quads"]
-    box = (float(quads[..., 0].min()), float(quads[..., 1].min()),
-           float(quads[..., 0].max()), float(quads[..., 1].max()))  # fmt: skip
-    return clean_cells(data["image"], IDGrid(quads, 0, 0.0, box, 1.0))
+    return clean_cells(data["image"], _grid(data["quads"]))
 
 
 def test_stroke_cut_in_two_by_one_crop_stays_in_its_box():
