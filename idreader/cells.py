@@ -460,7 +460,7 @@ def _settle(
     that box's digit, pushed across. Unless it is the very digit the other box holds,
     seen by a box whose crop cuts it short: the majority rule then decides. A box that
     took shared strokes and still came out empty (``declined``, bool per box) gives
-    them back: they are part of its neighbour's digit.
+    them back, and its neighbour takes them: they are part of the neighbour's digit.
     """
     holds = np.array([False] + [d is not None for d in digits])
     gives_back = np.concatenate([[False], declined])
@@ -475,6 +475,8 @@ def _settle(
         if taken.any():
             given[taken & _claimed(boxes, matrices, digits, i)] = -1
         given[shared & gives_back[box.neighbour]] = 1
+        if declined[i]:
+            given[shared] = 0
         out.append(given)
     return out
 
@@ -578,7 +580,11 @@ def _finish(
 
 
 def _touching_pairs(
-    boxes: list[_Box], matrices: list[np.ndarray], quads: np.ndarray, empty: np.ndarray
+    boxes: list[_Box],
+    matrices: list[np.ndarray],
+    quads: np.ndarray,
+    empty: np.ndarray,
+    given: list[np.ndarray],
 ) -> list[tuple[int, tuple[int, int], np.ndarray]]:
     """Digits of two neighbouring boxes that touch across their wall, run into one stroke.
 
@@ -587,7 +593,9 @@ def _touching_pairs(
     mostly coincides. It is two digits when it is wider than nine tenths of a box (one
     digit is narrower), or when giving it to one box leaves the other ``empty`` with a
     written box further right (an ID has no gaps; two digits can overlap so much that
-    they are not wider than one). Returns (a, the stroke's label in each of the two
+    they are not wider than one), or when both boxes keep it (``given``: the row's
+    settlement, :func:`_settle`; each crop saw most of it inside its own box, which
+    one digit alone does not do). Returns (a, the stroke's label in each of the two
     crops, the matrix from the left crop to the right one), at most one pair per box.
     """
     axis = np.mean(quads[:, 1] - quads[:, 0], axis=0)
@@ -607,7 +615,8 @@ def _touching_pairs(
             [_row_span(boxes[k], labels[k - a], matrices[k], axis) for k in (a, b)]
         )
         side = float(np.linalg.norm(quads[[a, b], 1] - quads[[a, b], 0], axis=1).mean())
-        if ends.max() - ends.min() > 0.9 * side or gap[a] or gap[b]:
+        both = _owned(boxes[a], given[a])[labels[0]] and _owned(boxes[b], given[b])[labels[1]]
+        if ends.max() - ends.min() > 0.9 * side or gap[a] or gap[b] or both:
             pairs.append((a, (labels[0], labels[1]), m))
     return pairs
 
@@ -824,7 +833,7 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
             results[i] = _finish(boxes[i], given[i])
         empty = np.array([ink == 0.0 for _, ink in results])
     splits = []
-    for a, labels, m in _touching_pairs(boxes, matrices, grid.cells, empty):
+    for a, labels, m in _touching_pairs(boxes, matrices, grid.cells, empty, given):
         cuts = _split(boxes[a], boxes[a + 1], labels, m, (given[a], given[a + 1]))
         results[a], results[a + 1] = cuts[0]
         cut_images = np.array([[left[0], right[0]] for left, right in cuts], np.float32)

@@ -640,3 +640,14 @@ def test_a_stroke_given_to_a_box_that_stays_empty_goes_back():
     cells = _clean_row("bar_of_seven")
     assert float(cells.images[10:].max()) == 0.0
     assert cells.ink[9] > 0.06  # the stem alone covers 3.5 % of the box
+
+
+def test_a_stroke_both_boxes_keep_is_two_digits_to_cut_apart():
+    # regression (robustness suite, "digits crossing walls", seed 13, page 31): an "8"
+    # pushed right ran into the "3" of the next box. The two overlap so much that the
+    # stroke is narrower than a box, so it was not taken for two digits; each box's
+    # crop saw most of it inside its own box and kept all of it, and both read "8"
+    # (the second with confidence 0.96).
+    cells = _clean_row("eight_into_three")
+    assert (8, 9) in [split.boxes for split in cells.splits]
+    assert _corr(cells.images[8], cells.images[9]) < 0.5  # 0.77: the same stroke twice
