@@ -435,7 +435,8 @@ def _owned(box: _Box, given: np.ndarray | None) -> np.ndarray:
     pushed across the wall stays whole in its own box, and the neighbour box it reaches
     into drops it. Ink outside every box (above or below the row) is nobody's, so a
     digit pushed mostly out of the row is still its box's, as long as a quarter of it
-    lies inside (a letter of the label beside the grid that touches a wall does not).
+    lies inside or between the box and its walls (a letter of the label beside the
+    grid that touches a wall does not; a "1" lying across the row's last wall does).
     The row can settle a shared stroke otherwise (``given``, per label: 1 this box
     takes it, 0 it leaves it, -1 the rule above; None: nothing settled, see
     :func:`_settle`). Ink that crosses no wall must lie mostly inside the box, or
@@ -447,7 +448,7 @@ def _owned(box: _Box, given: np.ndarray | None) -> np.ndarray:
     area = box.stats[:, cv2.CC_STAT_AREA]
     # up to the walls: a box's quad can stop a few pixels short of them
     near = np.bincount(box.labels[box.near_box], minlength=len(area))
-    return np.where(box.crossed, crossing & (box.own >= 0.25 * area), near >= 0.5 * area)
+    return np.where(box.crossed, crossing & (near >= 0.25 * area), near >= 0.5 * area)
 
 
 def _settle(

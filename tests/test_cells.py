@@ -651,3 +651,13 @@ def test_a_stroke_both_boxes_keep_is_two_digits_to_cut_apart():
     cells = _clean_row("eight_into_three")
     assert (8, 9) in [split.boxes for split in cells.splits]
     assert _corr(cells.images[8], cells.images[9]) < 0.5  # 0.77: the same stroke twice
+
+
+def test_a_one_across_the_last_wall_is_kept():
+    # regression (robustness suite, "digits crossing walls", seed 14, page 63): a "1"
+    # pushed right over the row's last wall. Only 23 % of it lay inside the box (the
+    # rest on the wall and beyond it, where no box is), under the quarter a digit
+    # pushed out of the row must keep inside, so the box came out blank, with
+    # confidence 1.000. The strip between the box and its wall counts as inside.
+    cells = _clean_row("one_on_the_last_wall")
+    assert cells.ink[8] > 0.02
