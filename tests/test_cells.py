@@ -640,6 +640,11 @@ def test_a_stroke_given_to_a_box_that_stays_empty_goes_back():
     cells = _clean_row("bar_of_seven")
     assert float(cells.images[10:].max()) == 0.0
     assert cells.ink[9] > 0.06  # the stem alone covers 3.5 % of the box
+    # the same two boxes as a grid of their own (a grid shorter than the neighbourhood
+    # looked at once made this fail with an IndexError)
+    data = np.load(Path(__file__).parent / "data" / "bar_of_seven.npz")
+    pair = clean_cells(data["image"], _grid(data["quads"][9:11]))
+    assert float(pair.images[1].max()) == 0.0 and pair.ink[0] > 0.06
 
 
 def test_a_stroke_both_boxes_keep_is_two_digits_to_cut_apart():
