@@ -7,6 +7,10 @@ set) and, per condition, measures
   mean corner error under 10 % of the box side;
 - ID exact %: every box read right (digits and blanks) by the shipped model;
 - cell accuracy %: boxes read right, over all boxes (a missed grid loses them all);
+- flagged %: pages :func:`idreader.assemble.assemble` flags for review (no ``id_length``
+  given, as ``idreader scan`` without ``--id-length``; a page without a grid counts as
+  flagged, ``no_id_grid``), and wrong, not flagged: pages whose assembled ID is wrong
+  and not flagged, the errors nobody would see (a wrongly found grid is read too);
 - the time of ``find_id_grid`` + ``clean_cells`` per page, and as a ratio to a baseline
   measured on the same pages in the same run (a Gaussian blur and an Otsu threshold of
   the page), so the figure travels between machines.
@@ -150,10 +154,11 @@ def run_condition(
     classifier,
     misread_dir: Path | None = None,
 ) -> dict:
+    from idreader.assemble import assemble
     from idreader.cells import clean_cells
     from idreader.grid import find_id_grid, upright
 
-    found = exact = cells_right = cells_total = 0
+    found = exact = cells_right = cells_total = flagged = silent = 0
     seconds, baseline = [], []
     for i in range(pages):
         page = make_cover(cond, i, digits, seed)
@@ -167,14 +172,21 @@ def run_condition(
             cells = clean_cells(image, grid)
         seconds.append(time.perf_counter() - start)
         baseline.append(baseline_seconds(page.image))
+        probs = resolved = None
+        if grid is None:
+            flagged += 1
+        elif classifier is not None:
+            probs, resolved = cells.resolve(classifier.predict(cells.inputs))
+            reading = assemble(probs)
+            flagged += reading.flagged
+            silent += not reading.flagged and reading.student_id != page.student_id
         if grid is None or grid.n_cells != len(truth) or grid.rotation != page.upright_turn:
             continue
         side = float(np.linalg.norm(page.cells[:, 1] - page.cells[:, 0], axis=1).mean())
         if float(np.abs(grid.cells - page.cells).mean()) >= 0.1 * side:
             continue
         found += 1
-        if classifier is not None:
-            probs, resolved = cells.resolve(classifier.predict(cells.inputs))
+        if probs is not None:
             predicted = probs.argmax(axis=1)
             right = int((predicted == np.array(truth)).sum())
             cells_right += right
@@ -189,6 +201,8 @@ def run_condition(
         "exact": exact,
         "cells_right": cells_right,
         "cells_total": cells_total,
+        "flagged": flagged,
+        "silent": silent,
         "ms": 1000 * float(np.median(seconds)),
         "ratio": float(np.median(np.asarray(seconds) / np.asarray(baseline))),
     }
@@ -233,23 +247,25 @@ def markdown(rows: list[dict], header: str, with_model: bool) -> str:
     def pct(a: int, b: int) -> str:
         return f"{100 * a / b:.1f}" if b else "-"
 
+    def read(r: dict) -> str:
+        if not with_model:
+            return "n/a | n/a | n/a | n/a"
+        return (f"{pct(r['exact'], r['pages'])} | {pct(r['cells_right'], r['cells_total'])} "
+                f"| {pct(r['flagged'], r['pages'])} | {r['silent']}")  # fmt: skip
+
     lines = [header, "", "| condition | pages | grid found % | ID exact % | cell accuracy % "
-             "| median ms / page | ratio to baseline |",
-             "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+             "| flagged % | wrong, not flagged | median ms / page | ratio to baseline |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
-        exact = pct(r["exact"], r["pages"]) if with_model else "n/a"
-        cell = pct(r["cells_right"], r["cells_total"]) if with_model else "n/a"
         lines.append(
-            f"| {r['name']} | {r['pages']} | {pct(r['found'], r['pages'])} | {exact} | {cell} "
+            f"| {r['name']} | {r['pages']} | {pct(r['found'], r['pages'])} | {read(r)} "
             f"| {r['ms']:.0f} | {r['ratio']:.1f} |"
         )
     total = {k: sum(r[k] for r in rows) for k in ("pages", "found", "exact", "cells_right",
-                                                  "cells_total")}  # fmt: skip
-    exact = pct(total["exact"], total["pages"]) if with_model else "n/a"
-    cell = pct(total["cells_right"], total["cells_total"]) if with_model else "n/a"
+                                                  "cells_total", "flagged", "silent")}  # fmt: skip
     lines.append(
-        f"| **all** | {total['pages']} | **{pct(total['found'], total['pages'])}** | {exact} "
-        f"| {cell} | | |"
+        f"| **all** | {total['pages']} | **{pct(total['found'], total['pages'])}** "
+        f"| {read(total)} | | |"
     )
     return "\n".join(lines) + "\n"
 
@@ -289,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         r = rows[-1]
         cells = f"{r['cells_right']}/{r['cells_total']}"
         print(f"{name:34s} found {r['found']}/{r['pages']}  exact {r['exact']}  cells {cells}  "
-              f"{r['ms']:.0f} ms", flush=True)  # fmt: skip
+              f"flagged {r['flagged']}  wrong unflagged {r['silent']}  {r['ms']:.0f} ms",
+              flush=True)  # fmt: skip
     header = (
         f"Digits: {source}. Seed {args.seed}, {args.pages} pages per condition, "
         f"model {version or 'not used'}. Baseline: Gaussian blur 5x5 + Otsu threshold of "
