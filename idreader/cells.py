@@ -329,7 +329,9 @@ def _segment(
     """Measure the ink components of a crop (:func:`_ink`): where each lies, which cross.
 
     ``neighbours`` are the corners and numbers of the grid's other boxes in the crop
-    (:func:`_grid_neighbours`); ``bridge`` joins components (:func:`_components`). A
+    (:func:`_grid_neighbours`); ``bridge`` joins components (:func:`_components`), and
+    so does the band where a stroke slants through the top or bottom wall (``slants``
+    of :class:`Unruled`; the joined stroke counts as crossing that wall). A
     component must reach into the box, span at least 15 % of it (a speck is a compact
     dot) and not be a wall remnant (:func:`wall_remnants`) to be a candidate for the
     digit.
