@@ -249,9 +249,9 @@ def band_cells(
             if width >= 0.45 * height and is_box(end, width):
                 boxes.append((i, j, end, width))
 
-    def worn_wall(x: int) -> bool:
+    def worn_wall(x: int, span: float = 0.7) -> bool:
         """A wall too worn for _band_walls, where the row's pitch puts one."""
-        return _spans_band(walls[1][ya + 1 : yb, max(0, x - 2) : x + 3], fill=0.35, span=0.7)
+        return _spans_band(walls[1][ya + 1 : yb, max(0, x - 2) : x + 3], fill=0.35, span=span)
 
     def solid_wall(x: int) -> bool:
         strip = walls[0][ya + 1 : yb, max(0, x - 2) : x + 3]
@@ -274,10 +274,12 @@ def _extend(row: list[tuple[int, int]], worn_wall, solid_wall, is_box) -> list[t
 
     A further box needs ``worn_wall`` where its far wall should be and must pass
     ``is_box`` as a worn box; the row stops where its rules end. In a row of joined
-    boxes, only a row that ends at a worn wall goes on (wear is a property of the
-    scan: past a solid end wall, e.g. the label cell's, a "worn wall" is a letter's
-    stem). Boxes that stand apart each have their own walls, some worn and some not:
-    there the further box needs its near wall too, however solid the row's end.
+    boxes, a row that ends at a worn wall goes on (wear is a property of the scan:
+    past a solid end wall, e.g. the label cell's, a "worn wall" is a letter's stem),
+    and so does one whose further box has a far wall across 90 % of the band, which no
+    letter has (the row's end wall looks solid when a digit covers it). Boxes that
+    stand apart each have their own walls, some worn and some not: there the further
+    box needs its near wall too, however solid the row's end.
     """
     if len(row) < MIN_ROW:
         return row
@@ -288,7 +290,7 @@ def _extend(row: list[tuple[int, int]], worn_wall, solid_wall, is_box) -> list[t
 
     def goes_on(end: int, near: int, far: int, x: int) -> bool:
         """Another box at ``x`` after the row's wall at ``end``, its walls at near, far."""
-        walled = worn_wall(near) if apart else not solid_wall(end)
+        walled = worn_wall(near) if apart else not solid_wall(end) or worn_wall(far, 0.9)
         return walled and worn_wall(far) and is_box(x, width, worn=True)
 
     while goes_on(

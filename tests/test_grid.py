@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -290,3 +292,17 @@ def test_refined_side_agrees_with_the_row():
     assert abs(tops[0] - 51.5) < 1.0
     # the sides that did find their line are unchanged by the agreement
     np.testing.assert_allclose(refined[:, 2, 1], 109.5, atol=1.0)
+
+
+def test_table_row_goes_on_past_a_wall_a_digit_covers():
+    # regression (robustness suite, "faint lines (grey 200)", seed 13, page 30; the top
+    # of that page, tests/data): a table row of 8 boxes drawn in light grey, a thick 0
+    # over the wall between the last two boxes. The row was found without its last
+    # box, and it does not go on past a solid wall (past the label cell's, a worn wall
+    # is a letter's stem), so a 7-digit ID was read, unflagged with no ID length given.
+    # A far wall that spans the whole band is a box's, not a letter's.
+    data = np.load(Path(__file__).parent / "data" / "faint_table_top.npz")
+    grid = find_id_grid(data["image"])
+    assert grid is not None and grid.n_cells == 8
+    side = float(np.linalg.norm(data["quads"][:, 1] - data["quads"][:, 0], axis=1).mean())
+    assert float(np.abs(grid.cells - data["quads"]).mean()) < 0.1 * side
