@@ -257,10 +257,23 @@ def band_cells(
         strip = walls[0][ya + 1 : yb, max(0, x - 2) : x + 3]
         return strip.size > 0 and float(strip.mean(axis=0).max()) / 255.0 >= SOLID_FRACTION
 
+    def ruling(x: int) -> bool:
+        """A table's ruled line where the row's pitch puts a wall: it goes on past both
+        rules (no letter does), however worn between them."""
+        cols = slice(max(0, x - 2), x + 3)
+        reach = max(3, height // 3)
+        above = math.floor(top.at(x) - (top.thickness + top.drift) / 2) - 1
+        below = math.ceil(bottom.at(x) + (bottom.thickness + bottom.drift) / 2) + 1
+        up = walls[0][max(0, above - reach) : above, cols]
+        down = walls[0][below : below + reach, cols]
+        # a third of a box on either side, ink on half of it (a worn line has gaps too)
+        past = all(b.shape[0] == reach and b.any(axis=1).mean() >= 0.5 for b in (up, down))
+        return past and _spans_band(walls[1][ya + 1 : yb, cols], fill=0.35, span=0.0)
+
     # the search rows above stop short of a sloping rule's drift; the boxes do not
     box_height = bottom.y - top.y - (top.thickness + bottom.thickness) / 2
     row = _longest_chain(boxes, box_height)
-    row = _extend([(x, w) for _, _, x, w in row], worn_wall, solid_wall, is_box)
+    row = _extend([(x, w) for _, _, x, w in row], worn_wall, solid_wall, ruling, is_box)
     cells = []
     for x, w in row:
         # top and bottom from the rules at this box (they may slope a little)
@@ -269,7 +282,9 @@ def band_cells(
     return cells
 
 
-def _extend(row: list[tuple[int, int]], worn_wall, solid_wall, is_box) -> list[tuple[int, int]]:
+def _extend(
+    row: list[tuple[int, int]], worn_wall, solid_wall, ruling, is_box
+) -> list[tuple[int, int]]:
     """Continue a row of boxes at its regular pitch past walls too worn to be found.
 
     A further box needs ``worn_wall`` where its far wall should be and must pass
@@ -277,7 +292,9 @@ def _extend(row: list[tuple[int, int]], worn_wall, solid_wall, is_box) -> list[t
     boxes, a row that ends at a worn wall goes on (wear is a property of the scan:
     past a solid end wall, e.g. the label cell's, a "worn wall" is a letter's stem),
     and so does one whose further box has a far wall across 90 % of the band, which no
-    letter has (the row's end wall looks solid when a digit covers it). Boxes that
+    letter has (the row's end wall looks solid when a digit covers it), or a far wall
+    that is a line of the table the row sits in (``ruling``: it goes on past both
+    rules, which no letter does, however worn it is between them). Boxes that
     stand apart each have their own walls, some worn and some not: there the further
     box needs its near wall too, however solid the row's end.
     """
@@ -290,8 +307,11 @@ def _extend(row: list[tuple[int, int]], worn_wall, solid_wall, is_box) -> list[t
 
     def goes_on(end: int, near: int, far: int, x: int) -> bool:
         """Another box at ``x`` after the row's wall at ``end``, its walls at near, far."""
-        walled = worn_wall(near) if apart else not solid_wall(end) or worn_wall(far, 0.9)
-        return walled and worn_wall(far) and is_box(x, width, worn=True)
+        if apart:
+            walled = worn_wall(near) and worn_wall(far)
+        else:
+            walled = (not solid_wall(end) and worn_wall(far)) or worn_wall(far, 0.9) or ruling(far)
+        return walled and is_box(x, width, worn=True)
 
     while goes_on(
         row[-1][0] + row[-1][1], row[-1][0] + pitch - 1, row[-1][0] + pitch + width,

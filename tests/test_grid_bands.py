@@ -8,9 +8,10 @@ where the old rule, the longest chain of boxes of one width, took pieces for the
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from idreader.grid_bands import _longest_chain
+from idreader.grid_bands import _longest_chain, find_box_rows
 
 # Page 1741: eight joined boxes of 79002558, cut by the strokes of the 7, 9, 0 and 2
 # into pieces of one width at irregular places: ten pieces outnumbered the eight boxes.
@@ -74,3 +75,40 @@ def test_evenly_spaced_boxes_chain_past_a_piece():
 def test_a_lone_box_is_a_chain_of_one():
     assert _longest_chain([(0, 1, 5, 20)], 20.0) == [(0, 1, 5, 20)]
     assert _longest_chain([], 20.0) == []
+
+
+def _table_ink(*, worn: tuple[int, int] = (0, 0), stem: bool = False) -> np.ndarray:
+    """Ink of an A4 page at 100 dpi: a table row of 8 joined boxes 31 pixels apart.
+
+    The table's rules run across the page at y 260, 300, 332 and 372; its ruled lines
+    at x 60 and 457 and the first box's left wall at x 209 run from the row above to
+    the row below. ``worn`` erases rows of that wall; ``stem`` adds a letter's stem
+    one box further left (in the label cell): in two pieces across most of the row (a
+    worn wall as far as the row's pitch can tell), but not past its rules.
+    """
+    ink = np.zeros((1169, 827), np.uint8)
+    for y in (260, 300, 332, 372):
+        ink[y : y + 2, 60:460] = 255
+    for x in (60, 209, 457):
+        ink[260:374, x : x + 2] = 255
+    for k in range(1, 8):
+        ink[300:334, 209 + 31 * k : 211 + 31 * k] = 255
+    ink[worn[0] : worn[1], 209:211] = 0
+    if stem:
+        ink[303:311, 178:180] = ink[318:328, 178:180] = 255
+    return ink
+
+
+@pytest.mark.parametrize(
+    ("worn", "stem"), [((302, 316), False), ((0, 0), True)], ids=["worn-ruling", "letter-stem"]
+)
+def test_a_table_row_goes_on_to_a_ruling_but_not_to_a_letter(worn, stem):
+    # regression (robustness suite, "broken lines (20 %)", seed 14, page 98, and seed
+    # 12, page 22): the first box's left wall, a line of the table, was worn away over
+    # half the row, so the row began at the second box; past that box's solid wall it
+    # did not go on (a worn wall there may be a letter's stem in the label cell), and
+    # a 7-digit ID was read, unflagged with no ID length given. A line that goes on past
+    # both rules is the table's; a letter's stem stays between them.
+    rows = find_box_rows(_table_ink(worn=worn, stem=stem))
+    assert len(rows) == 1
+    assert len(rows[0]) == 8 and rows[0][0, 0] == pytest.approx(211.0, abs=1.0)
