@@ -199,8 +199,8 @@ def _remove_line(
         crossings[rows[2:-2], cols] |= band & through
     if slants is not None:
         # a slanting stroke leaves the band up to a band's thickness beside where it entered
-        slant = np.ones(2 * thickness + 1, np.uint8)
-        slant = _widen(in2, slant) & _widen(out2, slant) & ~through
+        beside = np.ones(2 * thickness + 1, np.uint8)
+        slant = _widen(in2, beside) & _widen(out2, beside) & ~through
         if slant.any():
             slants[rows[2:-2], cols] |= band & slant
     band &= through

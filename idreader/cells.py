@@ -23,6 +23,7 @@ An empty box comes out as an all-zero image: the classifier learns "blank" from 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -417,17 +418,29 @@ def _strokes_beside(boxes: list[_Box], matrices: list[np.ndarray], i: int) -> np
     pixel, the neighbours' strokes join such pieces again (``bridge`` of
     :func:`_segment`). Returns bool, crop shape.
     """
+    seen = _carried(boxes, matrices, i, lambda j: _reaching(boxes[j], i))
+    return cv2.dilate(seen.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+
+def _carried(
+    boxes: list[_Box],
+    matrices: list[np.ndarray],
+    i: int,
+    pick: Callable[[int], np.ndarray | None],
+) -> np.ndarray:
+    """Components of the boxes beside box ``i``, carried into its crop (bool, crop shape).
+
+    ``pick(j)`` says which components of box ``j`` (bool per label, or None for none).
+    """
     h, w = boxes[i].labels.shape
     out = np.zeros((h, w), np.uint8)
     for j in (i - 1, i + 1):
-        if not 0 <= j < len(boxes):
-            continue
-        reaching = _reaching(boxes[j], i)
-        if reaching.any():
+        chosen = pick(j) if 0 <= j < len(boxes) else None
+        if chosen is not None and chosen.any():
             m = matrices[i] @ np.linalg.inv(matrices[j])
-            seen = reaching[boxes[j].labels].astype(np.uint8)
+            seen = chosen[boxes[j].labels].astype(np.uint8)
             out |= cv2.warpPerspective(seen, m, (w, h), flags=cv2.INTER_NEAREST)
-    return cv2.dilate(out, np.ones((3, 3), np.uint8)).astype(bool)
+    return out.astype(bool)
 
 
 def _owned(box: _Box, given: np.ndarray | None) -> np.ndarray:
@@ -488,15 +501,13 @@ def _claimed(
     boxes: list[_Box], matrices: list[np.ndarray], digits: list[int | None], i: int
 ) -> np.ndarray:
     """Components of box ``i`` that are mostly a neighbour's own digit (bool per label)."""
+
+    def digit(j: int) -> np.ndarray | None:
+        return None if digits[j] is None else np.arange(len(boxes[j].stats)) == digits[j]
+
     box = boxes[i]
-    h, w = box.labels.shape
-    seen = np.zeros((h, w), np.uint8)
-    for j in (i - 1, i + 1):
-        if 0 <= j < len(boxes) and digits[j] is not None:
-            m = matrices[i] @ np.linalg.inv(matrices[j])
-            digit = (boxes[j].labels == digits[j]).astype(np.uint8)
-            seen |= cv2.warpPerspective(digit, m, (w, h), flags=cv2.INTER_NEAREST)
-    covered = np.bincount(box.labels[seen.astype(bool)], minlength=len(box.stats))
+    seen = _carried(boxes, matrices, i, digit)
+    covered = np.bincount(box.labels[seen], minlength=len(box.stats))
     return covered >= 0.5 * box.stats[:, cv2.CC_STAT_AREA]
 
 
