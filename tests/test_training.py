@@ -22,13 +22,14 @@ from idreader.errors import ModelError  # noqa: E402
 from training.augment import AugmentConfig, augment, edge_fragments  # noqa: E402
 from training.blanks import blank_cells, scribble_cells, scribble_target  # noqa: E402
 from training.calibrate import expected_calibration_error, fit_temperature, softmax  # noqa: E402
-from training.cells_data import strip_cells  # noqa: E402
+from training.cells_data import random_conditions, strip_cells  # noqa: E402
 from training.data import BLANK, load_mnist, train_val_split  # noqa: E402
 from training.evaluate import confusion, per_class_metrics  # noqa: E402
 from training.export import build_parser, run_export  # noqa: E402
 from training.figures import draw_confusion, save_gallery  # noqa: E402
 from training.make_test_slice import make_test_slice  # noqa: E402
 from training.models import ARCHITECTURES, build_model, count_parameters  # noqa: E402
+from training.onnx_weights import load_onnx_weights  # noqa: E402
 from training.schedule import Progress, one_cycle  # noqa: E402
 from training.train import parse_args, predict_logits, train  # noqa: E402
 
@@ -145,6 +146,17 @@ def test_strip_cells_through_real_pipeline(mnist) -> None:
     assert np.median(ink[digit]) > 30 > np.median(ink[blank])
 
 
+def test_random_conditions_push_digits_across_walls_in_the_asked_share() -> None:
+    def pushed(**kwargs: float) -> np.ndarray:
+        rng = np.random.default_rng(3)
+        return np.array([random_conditions(rng, **kwargs)[1].cross_border for _ in range(400)])
+
+    default = pushed()
+    assert set(default) == {0.0, 0.1} and 0.12 < (default > 0).mean() < 0.28
+    harsh = pushed(cross_share=0.6, cross_border=0.5)
+    assert set(harsh) == {0.0, 0.5} and 0.5 < (harsh > 0).mean() < 0.7
+
+
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
 def test_architectures_output_eleven_logits(name: str) -> None:
     model = build_model(name).eval()
@@ -203,6 +215,29 @@ def export_args(run: Path, onnx_path: Path, card_path: Path) -> argparse.Namespa
     argv = ["--run", str(run), "--out", str(onnx_path), "--card", str(card_path)]
     argv += ["--version", "0.0.test", "--status", "test"]
     return build_parser().parse_args(argv)
+
+
+def test_onnx_weights_read_back_compute_the_same_logits(quick_run, tmp_path: Path) -> None:
+    onnx_path = tmp_path / "digits.onnx"
+    run_export(export_args(quick_run.out_dir, onnx_path, tmp_path / "c.json"))
+    with np.load(SLICE) as d:
+        x = d["images"][:256].astype(np.float32) / 255
+    arch = json.loads((quick_run.out_dir / "train_args.json").read_text())["arch"]
+    model = load_onnx_weights(build_model(arch), onnx_path, x)
+    expected = predict_logits(quick_run.model, x)
+    np.testing.assert_allclose(predict_logits(model, x), expected, atol=1e-4)
+    # In train mode (dropout aside) the BatchNorms normalise with the batch's own
+    # statistics; on the batch they were measured on, that must change nothing.
+    model.train()
+    for layer in model:
+        if isinstance(layer, torch.nn.Dropout):
+            layer.eval()
+    with torch.no_grad():
+        trained = model(torch.from_numpy(x[:, None])).numpy()
+    np.testing.assert_allclose(trained, expected, atol=1e-2)
+    other = next(name for name in sorted(ARCHITECTURES) if name != arch)
+    with pytest.raises(ValueError, match="convs|shape"):
+        load_onnx_weights(build_model(other), onnx_path, x)
 
 
 def test_model_without_metadata_raises_model_error(quick_run, tmp_path: Path) -> None:

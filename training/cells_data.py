@@ -39,8 +39,14 @@ BLANK_SHARE = 0.3
 SCRIBBLE_SHARE = 0.02
 
 
-def random_conditions(rng: np.random.Generator) -> tuple[object, object, int]:
-    """A random (Layout, Distortion, dpi) spanning clean to rough scans."""
+def random_conditions(
+    rng: np.random.Generator, *, cross_share: float = 0.2, cross_border: float = 0.1
+) -> tuple[object, object, int]:
+    """A random (Layout, Distortion, dpi) spanning clean to rough scans.
+
+    ``cross_share`` of the strips push each digit across a wall with probability
+    ``cross_border`` (the robustness benchmark's "digits crossing walls" uses 0.5).
+    """
     from idreader.synth import Distortion, Layout
 
     layout = Layout(
@@ -65,7 +71,7 @@ def random_conditions(rng: np.random.Generator) -> tuple[object, object, int]:
         background=int(rng.integers(200, 256)) if rng.random() < 0.4 else 255,
         stroke_scale=float(rng.uniform(0.6, 1.8)) if rng.random() < 0.4 else 1.0,
         digit_jitter=float(rng.uniform(0.0, 0.15)),
-        cross_border=0.1 if rng.random() < 0.2 else 0.0,
+        cross_border=cross_border if rng.random() < cross_share else 0.0,
     )
     dpi = int(rng.choice([150, 200, 200, 300]))
     return layout, distortion, dpi
@@ -84,6 +90,7 @@ def strip_cells(
     *,
     rng: np.random.Generator,
     source: str,
+    crossing: tuple[float, float] = (0.2, 0.1),
 ) -> Examples:
     """Render ``n_strips`` random ID strips and return their cleaned cells as examples.
 
@@ -95,6 +102,8 @@ def strip_cells(
         Number of strips (4-10 boxes each).
     source : str
         Tag stored with every example (e.g. ``"cells_train"``).
+    crossing : tuple of float
+        ``(cross_share, cross_border)`` for :func:`random_conditions`.
 
     Examples
     --------
@@ -107,7 +116,9 @@ def strip_cells(
 
     images, targets = [], []
     for _ in range(n_strips):
-        layout, distortion, dpi = random_conditions(rng)
+        layout, distortion, dpi = random_conditions(
+            rng, cross_share=crossing[0], cross_border=crossing[1]
+        )
         kind = rng.random(layout.n_boxes)
         boxes: list[np.ndarray | None] = []
         box_targets = []
@@ -143,6 +154,7 @@ def build_cache(
     split_seed: int = 0,
     seed: int = 0,
     parts: tuple[str, ...] = ("train", "val", "test"),
+    crossing: tuple[float, float] = (0.2, 0.1),
 ) -> dict[str, Path]:
     """Write train/val/test cell caches ``<out>_{part}.npz``; returns their paths.
 
@@ -165,7 +177,12 @@ def build_cache(
         if name not in parts:
             continue
         examples = strip_cells(
-            images, labels, n, rng=np.random.default_rng(part_seed), source=f"cells_{name}"
+            images,
+            labels,
+            n,
+            rng=np.random.default_rng(part_seed),
+            source=f"cells_{name}",
+            crossing=crossing,
         )
         paths[name] = out.parent / f"{out.name}_{name}.npz"
         examples.save(paths[name])
@@ -183,6 +200,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--split-seed", type=int, default=0, help="= the training run's --seed")
     p.add_argument("--seed", type=int, default=0, help="rendering seed")
     p.add_argument("--parts", default="train,val,test", help="which caches to write")
+    p.add_argument(
+        "--cross-share", type=float, default=0.2, help="share of strips with digits across walls"
+    )
+    p.add_argument(
+        "--cross-border",
+        type=float,
+        default=0.1,
+        help="in those strips, each digit's chance of being pushed across a wall",
+    )
     args = p.parse_args(argv)
     build_cache(
         args.data_dir,
@@ -191,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         split_seed=args.split_seed,
         seed=args.seed,
         parts=tuple(args.parts.split(",")),
+        crossing=(args.cross_share, args.cross_border),
     )
 
 

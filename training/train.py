@@ -5,8 +5,8 @@ Usage (from the repository root)::
     python -m training.train --data-dir ../shared/data/mnist --arch cnn3 --epochs 12 \
         --cells runs/cells/synth --out runs/full
     python -m training.train --quick --out runs/quick     # < 2 min on one core
-    # fine-tune shipped weights on new cells with a low LR
-    python -m training.train --arch blocks4 --init runs/full/model.pt --lr 3e-4 \
+    # fine-tune the shipped weights on new cells with a low LR
+    python -m training.train --arch blocks4 --init idreader/models/digits.onnx --lr 3e-4 \
         --budget-minutes 20 --cells runs/cells_v11/cur10 --out runs/finetune
 
 Writes into ``--out``: ``model.pt`` (state dict of the best-validation epoch),
@@ -31,6 +31,7 @@ from .augment import AugmentConfig, augment
 from .data import DEFAULT_DATA_DIR
 from .dataset import Examples, build_datasets
 from .models import build_model, count_parameters
+from .onnx_weights import load_onnx_weights
 from .schedule import Progress, one_cycle
 
 log = logging.getLogger(__name__)
@@ -142,9 +143,16 @@ def train(args: argparse.Namespace) -> TrainResult:
     # channels-last convolutions train ~1.6x faster on CPU (oneDNN).
     model = build_model(args.arch)
     if args.init is not None:
-        # Fine-tuning: start from given weights (e.g. a shipped model.pt); the EMA below
-        # copies them, so validation starts from the given model, not from noise.
-        model.load_state_dict(torch.load(args.init, weights_only=True))
+        # Fine-tuning: start from given weights (a run's model.pt or a shipped ONNX
+        # file); the EMA below copies them, so validation starts from the given model,
+        # not from noise.
+        if Path(args.init).suffix == ".onnx":
+            sample = np.random.default_rng(args.seed).choice(
+                len(train_set), min(4096, len(train_set)), replace=False
+            )
+            load_onnx_weights(model, args.init, train_set.images[np.sort(sample)])
+        else:
+            model.load_state_dict(torch.load(args.init, weights_only=True))
         log.info("initial weights from %s", args.init)
     model = model.to(memory_format=torch.channels_last)
     # The exponential moving average of the weights (BN buffers included) is what gets
@@ -242,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--init",
         default=None,
-        help="start from these weights (a model.pt state dict of the same --arch): fine-tuning",
+        help="start from these weights (a model.pt state dict or an ONNX file exported from "
+        "the same --arch): fine-tuning",
     )
     p.add_argument(
         "--p-thin",
