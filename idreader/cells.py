@@ -514,8 +514,9 @@ def _claimed(
 def _main_part(box: _Box, owned: np.ndarray) -> int | None:
     """The largest owned candidate, if it looks like a digit in this box.
 
-    Its part within the box must span 30 % of the box: a digit is never smaller, and a
-    speck sitting on a wall, joined to a speck beyond it, is.
+    Its part within the box, off the lines of the box's edges, must span 30 % of the
+    box: a digit is never smaller, and a speck sitting on a wall, joined to a speck
+    beyond it or to what is left of the wall, is.
     """
     candidate = box.candidate & owned
     if not candidate.any():
@@ -523,7 +524,8 @@ def _main_part(box: _Box, owned: np.ndarray) -> int | None:
     main = int(np.argmax(np.where(candidate, box.stats[:, cv2.CC_STAT_AREA], -1)))
     x, y, w, h = box.stats[main, :4]
     window = np.s_[y : y + h, x : x + w]
-    ys, xs = np.nonzero((box.labels[window] == main) & box.near_box[window])
+    part = (box.labels[window] == main) & box.near_box[window] & _off_walls(box, x, y, w, h)
+    ys, xs = np.nonzero(part)
     if len(ys) == 0 or max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 < 0.3 * box.side:
         return None
     return main
@@ -540,7 +542,8 @@ def _own_digit(box: _Box) -> int | None:
 
 
 def _digit_mask(box: _Box, main: int, owned: np.ndarray) -> np.ndarray:
-    """The main component and the owned candidates that join it: close and not tiny.
+    """The main component and the owned candidates that join it: close, not tiny and
+    not a speck on a wall (:func:`_speck_on_a_wall`).
 
     Joining keeps the separate strokes of a 4, 5 or 7.
     """
@@ -551,6 +554,8 @@ def _digit_mask(box: _Box, main: int, owned: np.ndarray) -> np.ndarray:
     x0, y0 = stats[main, cv2.CC_STAT_LEFT], stats[main, cv2.CC_STAT_TOP]
     x1, y1 = x0 + stats[main, cv2.CC_STAT_WIDTH], y0 + stats[main, cv2.CC_STAT_HEIGHT]
     for i in np.flatnonzero(box.candidate & owned):
+        if i != main and _speck_on_a_wall(box, i):
+            continue
         cx0, cy0 = stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_TOP]
         cx1, cy1 = cx0 + stats[i, cv2.CC_STAT_WIDTH], cy0 + stats[i, cv2.CC_STAT_HEIGHT]
         gap = max(0, x0 - cx1, cx0 - x1, y0 - cy1, cy0 - y1)
@@ -561,6 +566,39 @@ def _digit_mask(box: _Box, main: int, owned: np.ndarray) -> np.ndarray:
     # of other boxes it runs into).
     crossing = box.crossed[box.labels] & ~box.other_walls
     return keep[box.labels] & (box.near_box | crossing)
+
+
+def _off_walls(box: _Box, x: int, y: int, w: int, h: int) -> np.ndarray:
+    """bool (h, w): which pixels of a window of the crop lie more than two pixels off
+    the lines of the box's edges (where what is left of an erased wall lies)."""
+    rows, cols = np.arange(y, y + h), np.arange(x, x + w)
+    crop_h, crop_w = box.labels.shape
+    off_rows = (np.abs(rows - box.pad) > 2) & (np.abs(rows - (crop_h - box.pad)) > 2)
+    off_cols = (np.abs(cols - box.pad) > 2) & (np.abs(cols - (crop_w - box.pad)) > 2)
+    return off_rows[:, None] & off_cols
+
+
+def _speck_on_a_wall(box: _Box, label: int) -> bool:
+    """Whether a component is a speck on a wall, with a sliver of the wall's rim.
+
+    The sliver lies on a line of the box's edges (within two pixels) and runs along it
+    further than the speck is wide; the speck is what lies off the lines, a quarter of
+    the component or more, and is a dot: no longer than 3.5 times its half-thickness (a
+    stroke is several times longer than it is thick, even a short piece of one). A dot
+    that merely touches a line stays, as does one away from the walls: either can be
+    part of the digit (a 7's bar cut short to a blob; dropped, the 7 read 1 more surely).
+    """
+    x, y, w, h = box.stats[label, :4]
+    component = box.labels[y : y + h, x : x + w] == label
+    off = _off_walls(box, x, y, w, h)
+    piece, sliver = component & off, component & ~off
+    if not sliver.any() or 4 * int(piece.sum()) < box.stats[label, cv2.CC_STAT_AREA]:
+        return False
+    extent, along = (
+        max(np.ptp(ys), np.ptp(xs)) + 1 for ys, xs in (np.nonzero(piece), np.nonzero(sliver))
+    )
+    half = float(cv2.distanceTransform(np.pad(piece.astype(np.uint8), 1), cv2.DIST_L2, 3).max())
+    return extent <= 3.5 * half and along >= 2 * extent
 
 
 def _finish(
