@@ -554,13 +554,14 @@ def _digit_mask(box: _Box, main: int, owned: np.ndarray) -> np.ndarray:
     x0, y0 = stats[main, cv2.CC_STAT_LEFT], stats[main, cv2.CC_STAT_TOP]
     x1, y1 = x0 + stats[main, cv2.CC_STAT_WIDTH], y0 + stats[main, cv2.CC_STAT_HEIGHT]
     for i in np.flatnonzero(box.candidate & owned):
-        if i != main and _speck_on_a_wall(box, i):
+        if i == main:
             continue
         cx0, cy0 = stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_TOP]
         cx1, cy1 = cx0 + stats[i, cv2.CC_STAT_WIDTH], cy0 + stats[i, cv2.CC_STAT_HEIGHT]
         gap = max(0, x0 - cx1, cx0 - x1, y0 - cy1, cy0 - y1)
-        if gap <= 0.25 * side and area[i] >= 0.06 * area[main] or area[i] >= 0.4 * area[main]:
-            keep[i] = True
+        joins = gap <= 0.25 * side and area[i] >= 0.06 * area[main] or area[i] >= 0.4 * area[main]
+        # the speck test (a distance transform) only for what would join
+        keep[i] = joins and not _speck_on_a_wall(box, i)
     # Line remnants hang off the digit into the margin: keep only what is near the box,
     # unless the stroke crosses a line (then it is all the digit's, but for the walls
     # of other boxes it runs into).

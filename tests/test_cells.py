@@ -602,7 +602,7 @@ def test_a_bridge_joins_components_without_becoming_ink():
 
 
 def _clean_row(name: str) -> Cells:
-    """``clean_cells`` on an ID row cut from a robustness page (``tests/data/NAME.npz``)."""
+    """``clean_cells`` on an ID row cut from a benchmark page (``tests/data/NAME.npz``)."""
     data = np.load(Path(__file__).parent / "data" / f"{name}.npz")
     return clean_cells(data["image"], _grid(data["quads"]))
 

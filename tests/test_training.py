@@ -147,13 +147,13 @@ def test_strip_cells_through_real_pipeline(mnist) -> None:
 
 
 def test_random_conditions_push_digits_across_walls_in_the_asked_share() -> None:
-    def pushed(**kwargs: float) -> np.ndarray:
+    def pushed(**kwargs: tuple[float, float]) -> np.ndarray:
         rng = np.random.default_rng(3)
         return np.array([random_conditions(rng, **kwargs)[1].cross_border for _ in range(400)])
 
     default = pushed()
     assert set(default) == {0.0, 0.1} and 0.12 < (default > 0).mean() < 0.28
-    harsh = pushed(cross_share=0.6, cross_border=0.5)
+    harsh = pushed(crossing=(0.6, 0.5))
     assert set(harsh) == {0.0, 0.5} and 0.5 < (harsh > 0).mean() < 0.7
 
 

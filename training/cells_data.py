@@ -37,16 +37,19 @@ STRIP_KINDS = ("joined", "gapped", "table")
 #: Share of boxes left empty, and of boxes holding a scribble instead of a digit.
 BLANK_SHARE = 0.3
 SCRIBBLE_SHARE = 0.02
+#: Share of strips whose digits may be pushed across a wall, and each digit's chance
+#: of it in those strips (the robustness benchmark's "digits crossing walls": 0.5).
+CROSSING = (0.2, 0.1)
 
 
 def random_conditions(
-    rng: np.random.Generator, *, cross_share: float = 0.2, cross_border: float = 0.1
+    rng: np.random.Generator, *, crossing: tuple[float, float] = CROSSING
 ) -> tuple[object, object, int]:
     """A random (Layout, Distortion, dpi) spanning clean to rough scans.
 
-    ``cross_share`` of the strips push each digit across a wall with probability
-    ``cross_border`` (the robustness benchmark's "digits crossing walls" uses 0.5).
+    ``crossing`` is (share of strips, chance per digit), as :data:`CROSSING`.
     """
+    cross_share, cross_border = crossing
     from idreader.synth import Distortion, Layout
 
     layout = Layout(
@@ -90,7 +93,7 @@ def strip_cells(
     *,
     rng: np.random.Generator,
     source: str,
-    crossing: tuple[float, float] = (0.2, 0.1),
+    crossing: tuple[float, float] = CROSSING,
 ) -> Examples:
     """Render ``n_strips`` random ID strips and return their cleaned cells as examples.
 
@@ -103,7 +106,8 @@ def strip_cells(
     source : str
         Tag stored with every example (e.g. ``"cells_train"``).
     crossing : tuple of float
-        ``(cross_share, cross_border)`` for :func:`random_conditions`.
+        Digits pushed across walls: (share of strips, chance per digit), as
+        :data:`CROSSING`.
 
     Examples
     --------
@@ -116,9 +120,7 @@ def strip_cells(
 
     images, targets = [], []
     for _ in range(n_strips):
-        layout, distortion, dpi = random_conditions(
-            rng, cross_share=crossing[0], cross_border=crossing[1]
-        )
+        layout, distortion, dpi = random_conditions(rng, crossing=crossing)
         kind = rng.random(layout.n_boxes)
         boxes: list[np.ndarray | None] = []
         box_targets = []
@@ -154,7 +156,7 @@ def build_cache(
     split_seed: int = 0,
     seed: int = 0,
     parts: tuple[str, ...] = ("train", "val", "test"),
-    crossing: tuple[float, float] = (0.2, 0.1),
+    crossing: tuple[float, float] = CROSSING,
 ) -> dict[str, Path]:
     """Write train/val/test cell caches ``<out>_{part}.npz``; returns their paths.
 
@@ -201,12 +203,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0, help="rendering seed")
     p.add_argument("--parts", default="train,val,test", help="which caches to write")
     p.add_argument(
-        "--cross-share", type=float, default=0.2, help="share of strips with digits across walls"
+        "--cross-share",
+        type=float,
+        default=CROSSING[0],
+        help="share of strips with digits across walls",
     )
     p.add_argument(
         "--cross-border",
         type=float,
-        default=0.1,
+        default=CROSSING[1],
         help="in those strips, each digit's chance of being pushed across a wall",
     )
     args = p.parse_args(argv)
