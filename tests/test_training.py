@@ -22,7 +22,7 @@ from idreader.errors import ModelError  # noqa: E402
 from training.augment import AugmentConfig, augment, edge_fragments  # noqa: E402
 from training.blanks import blank_cells, scribble_cells, scribble_target  # noqa: E402
 from training.calibrate import expected_calibration_error, fit_temperature, softmax  # noqa: E402
-from training.cells_data import random_conditions, strip_cells  # noqa: E402
+from training.cells_data import StripMix, random_conditions, strip_cells  # noqa: E402
 from training.data import BLANK, load_mnist, train_val_split  # noqa: E402
 from training.evaluate import confusion, per_class_metrics  # noqa: E402
 from training.export import build_parser, run_export  # noqa: E402
@@ -146,15 +146,19 @@ def test_strip_cells_through_real_pipeline(mnist) -> None:
     assert np.median(ink[digit]) > 30 > np.median(ink[blank])
 
 
-def test_random_conditions_push_digits_across_walls_in_the_asked_share() -> None:
-    def pushed(**kwargs: tuple[float, float]) -> np.ndarray:
+def test_random_conditions_draw_crossing_and_binarised_strips_in_the_asked_shares() -> None:
+    def drawn(mix: StripMix) -> list:
         rng = np.random.default_rng(3)
-        return np.array([random_conditions(rng, **kwargs)[1].cross_border for _ in range(400)])
+        return [random_conditions(rng, mix=mix)[1] for _ in range(400)]
 
-    default = pushed()
-    assert set(default) == {0.0, 0.1} and 0.12 < (default > 0).mean() < 0.28
-    harsh = pushed(crossing=(0.6, 0.5))
-    assert set(harsh) == {0.0, 0.5} and 0.5 < (harsh > 0).mean() < 0.7
+    default = drawn(StripMix())
+    pushed = np.array([d.cross_border for d in default])
+    assert set(pushed) == {0.0, 0.1} and 0.12 < (pushed > 0).mean() < 0.28
+    assert 0.04 < np.mean([d.binarize for d in default]) < 0.12
+    harsh = drawn(StripMix(cross_share=0.6, cross_border=0.5, binarize=0.5))
+    pushed = np.array([d.cross_border for d in harsh])
+    assert set(pushed) == {0.0, 0.5} and 0.5 < (pushed > 0).mean() < 0.7
+    assert 0.4 < np.mean([d.binarize for d in harsh]) < 0.6
 
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
