@@ -14,7 +14,8 @@ every box goes through the same recipe here, after the scan is cleaned up:
    border; a stroke that crosses into a neighbouring box goes to one box only
    (:func:`clean_cells` looks at the whole row for that), and two digits that touch
    across a wall are cut apart in several ways for the model to choose from
-   (:class:`Split`, :mod:`idreader.cell_split`);
+   (:class:`Alternatives`, :mod:`idreader.cell_split`), as is a digit with and
+   without a dot beside it, which may be a speck;
 4. normalise the ink to [0, 1] and place it MNIST-style.
 
 An empty box comes out as an all-zero image: the classifier learns "blank" from these.
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from .cell_split import OFFSETS, cut_weights, seam_sides
+from .cell_split import OFFSETS, cut_weights, dot_weights, seam_sides
 from .cell_walls import Unruled, remove_border_lines, wall_remnants
 
 if TYPE_CHECKING:
@@ -50,23 +51,32 @@ MIN_LOW, MIN_HIGH = 22.0, 45.0
 
 
 @dataclass(frozen=True)
-class Split:
-    """Two neighbouring boxes whose digits touch across their wall, and ways to cut them.
+class Alternatives:
+    """Boxes the model reads in several ways, and how their readings are weighed.
+
+    Two neighbouring boxes whose digits touch across their wall, in several cuts
+    (:func:`idreader.cell_split.cut_weights`), or one box with and without the dots
+    beside its digit (``dots``, :func:`idreader.cell_split.dot_weights`).
 
     Attributes
     ----------
     boxes : tuple of int
-        The left and the right box (indices into the grid's boxes).
+        The boxes (indices into the grid's boxes): the left and the right one of a
+        touching pair, or the one box with dots.
     images : np.ndarray
-        float32 (k, 2, 28, 28): both boxes' MNIST-style images for each of k cuts
-        (:func:`idreader.cell_split.seam_sides`), the cut nearest the wall first.
+        float32 (k, len(boxes), 28, 28): the boxes' MNIST-style images for each of k
+        readings; the first is the one :attr:`Cells.images` holds (the cut nearest the
+        wall, or all ink kept).
     ink : np.ndarray
-        float32 (k, 2): the ink fractions that go with them.
+        float32 (k, len(boxes)): the ink fractions that go with them.
+    dots : bool
+        Whether the readings are one box with and without its dots.
     """
 
-    boxes: tuple[int, int]
+    boxes: tuple[int, ...]
     images: np.ndarray
     ink: np.ndarray
+    dots: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,36 +87,38 @@ class Cells:
     ----------
     images : np.ndarray
         float32 (n, 28, 28) in [0, 1]: white ink on black, digit scaled into a 20x20 box
-        by aspect ratio, centre of mass at the centre. The boxes of a :class:`Split`
-        hold its first cut until :meth:`resolve` picks one.
+        by aspect ratio, centre of mass at the centre. The boxes of
+        :class:`Alternatives` hold its first reading until :meth:`resolve` weighs them.
     ink : np.ndarray
         float32 (n,): fraction of the box interior covered by ink after cleaning (0.0 for
         an empty box).
-    splits : tuple of Split
-        Touching digits that the model must help cut apart (:meth:`resolve`).
+    alternatives : tuple of Alternatives
+        Boxes the model must read in several ways (:meth:`resolve`).
     """
 
     images: np.ndarray
     ink: np.ndarray
-    splits: tuple[Split, ...] = ()
+    alternatives: tuple[Alternatives, ...] = ()
 
     @property
     def inputs(self) -> np.ndarray:
-        """Every image the model must read: the boxes, then both halves of every cut.
+        """Every image the model must read: the boxes, then every reading of the alternatives.
 
         Examples
         --------
         >>> Cells(np.zeros((3, 28, 28), np.float32), np.zeros(3, np.float32)).inputs.shape
         (3, 28, 28)
         """
-        cuts = [split.images.reshape(-1, 28, 28) for split in self.splits]
-        return np.concatenate([self.images, *cuts]) if cuts else self.images
+        more = [alt.images.reshape(-1, 28, 28) for alt in self.alternatives]
+        return np.concatenate([self.images, *more]) if more else self.images
 
     def resolve(self, probs: np.ndarray) -> tuple[np.ndarray, Cells]:
         """Each box's class probabilities from the model's reading of :attr:`inputs`.
 
-        A split's two boxes get their probabilities averaged over its cuts, weighted by
-        :func:`idreader.cell_split.cut_weights`, and the likeliest cut's images.
+        The boxes of :class:`Alternatives` get their probabilities averaged over its
+        readings, weighted by :func:`idreader.cell_split.cut_weights` (touching digits)
+        or :func:`idreader.cell_split.dot_weights` (dots), and the likeliest reading's
+        images.
 
         Parameters
         ----------
@@ -118,7 +130,7 @@ class Cells:
         probs : np.ndarray
             (n, 11), one row per box.
         cells : Cells
-            These cells with the likeliest cuts in place and no splits left.
+            These cells with the likeliest readings in place and no alternatives left.
 
         Examples
         --------
@@ -131,15 +143,15 @@ class Cells:
         out = np.array(probs[:n], np.float64)
         images, ink = self.images.copy(), self.ink.copy()
         offset = n
-        for split in self.splits:
-            k = len(split.images)
-            halves = np.asarray(probs[offset : offset + 2 * k], np.float64).reshape(k, 2, -1)
-            offset += 2 * k
-            weights = cut_weights(halves)
-            boxes = list(split.boxes)
-            out[boxes] = np.einsum("k,kcj->cj", weights, halves)
+        for alt in self.alternatives:
+            k, b = alt.ink.shape
+            read = np.asarray(probs[offset : offset + k * b], np.float64).reshape(k, b, -1)
+            offset += k * b
+            weights = dot_weights(read) if alt.dots else cut_weights(read)
+            boxes = list(alt.boxes)
+            out[boxes] = np.einsum("k,kcj->cj", weights, read)
             best = int(np.argmax(weights))
-            images[boxes], ink[boxes] = split.images[best], split.ink[best]
+            images[boxes], ink[boxes] = alt.images[best], alt.ink[best]
         return out.astype(np.float32), Cells(images, ink)
 
 
@@ -541,15 +553,19 @@ def _own_digit(box: _Box) -> int | None:
     return _main_part(box, _owned(box, None) & ~_shared(box))
 
 
-def _digit_mask(box: _Box, main: int, owned: np.ndarray) -> np.ndarray:
+def _digit_mask(box: _Box, main: int, owned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The main component and the owned candidates that join it: close, not tiny and
-    not a speck on a wall (:func:`_speck_on_a_wall`).
+    not a speck on a wall (:func:`_speck_on_a_wall`); and which of those are dots.
 
-    Joining keeps the separate strokes of a 4, 5 or 7.
+    Joining keeps the separate strokes of a 4, 5 or 7. A dot beside the digit (no
+    longer than 3.5 times its half-thickness) may be a stroke cut short, such as the
+    bar of a 7 written as a blob, or a speck: the reader weighs both readings
+    (:func:`idreader.cell_split.dot_weights`).
     """
     stats, side = box.stats, box.side
     area = stats[:, cv2.CC_STAT_AREA]
     keep = np.zeros(len(stats), bool)
+    dots = np.zeros(len(stats), bool)
     keep[main] = True
     x0, y0 = stats[main, cv2.CC_STAT_LEFT], stats[main, cv2.CC_STAT_TOP]
     x1, y1 = x0 + stats[main, cv2.CC_STAT_WIDTH], y0 + stats[main, cv2.CC_STAT_HEIGHT]
@@ -560,13 +576,15 @@ def _digit_mask(box: _Box, main: int, owned: np.ndarray) -> np.ndarray:
         cx1, cy1 = cx0 + stats[i, cv2.CC_STAT_WIDTH], cy0 + stats[i, cv2.CC_STAT_HEIGHT]
         gap = max(0, x0 - cx1, cx0 - x1, y0 - cy1, cy0 - y1)
         joins = gap <= 0.25 * side and area[i] >= 0.06 * area[main] or area[i] >= 0.4 * area[main]
-        # the speck test (a distance transform) only for what would join
+        # the speck tests (a distance transform) only for what would join
         keep[i] = joins and not _speck_on_a_wall(box, i)
+        dots[i] = keep[i] and _is_dot(box.labels[cy0:cy1, cx0:cx1] == i)
     # Line remnants hang off the digit into the margin: keep only what is near the box,
     # unless the stroke crosses a line (then it is all the digit's, but for the walls
     # of other boxes it runs into).
     crossing = box.crossed[box.labels] & ~box.other_walls
-    return keep[box.labels] & (box.near_box | crossing)
+    where = box.near_box | crossing
+    return keep[box.labels] & where, dots[box.labels] & where
 
 
 def _off_walls(box: _Box, x: int, y: int, w: int, h: int) -> np.ndarray:
@@ -584,10 +602,8 @@ def _speck_on_a_wall(box: _Box, label: int) -> bool:
 
     The sliver lies on a line of the box's edges (within two pixels) and runs along it
     further than the speck is wide; the speck is what lies off the lines, a quarter of
-    the component or more, and is a dot: no longer than 3.5 times its half-thickness (a
-    stroke is several times longer than it is thick, even a short piece of one). A dot
-    that merely touches a line stays, as does one away from the walls: either can be
-    part of the digit (a 7's bar cut short to a blob; dropped, the 7 read 1 more surely).
+    the component or more, and is a dot (:func:`_is_dot`). A dot that merely touches a
+    line is left to the reader, as is one away from the walls (:func:`_digit_mask`).
     """
     x, y, w, h = box.stats[label, :4]
     component = box.labels[y : y + h, x : x + w] == label
@@ -595,17 +611,28 @@ def _speck_on_a_wall(box: _Box, label: int) -> bool:
     piece, sliver = component & off, component & ~off
     if not sliver.any() or 4 * int(piece.sum()) < box.stats[label, cv2.CC_STAT_AREA]:
         return False
-    extent, along = (
-        max(np.ptp(ys), np.ptp(xs)) + 1 for ys, xs in (np.nonzero(piece), np.nonzero(sliver))
-    )
-    half = float(cv2.distanceTransform(np.pad(piece.astype(np.uint8), 1), cv2.DIST_L2, 3).max())
-    return extent <= 3.5 * half and along >= 2 * extent
+    ys, xs = np.nonzero(sliver)
+    return _is_dot(piece) and max(np.ptp(ys), np.ptp(xs)) + 1 >= 2 * _extent(piece)
+
+
+def _extent(mask: np.ndarray) -> int:
+    """The longer side of the bounding box of a non-empty mask."""
+    ys, xs = np.nonzero(mask)
+    return int(max(np.ptp(ys), np.ptp(xs))) + 1
+
+
+def _is_dot(mask: np.ndarray) -> bool:
+    """Whether ink (a non-empty mask) is a dot: no longer than 3.5 times its half-thickness
+    (a stroke is several times longer than it is thick, even a short piece of one)."""
+    half = float(cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 3).max())
+    return _extent(mask) <= 3.5 * half
 
 
 def _finish(
     box: _Box, given: np.ndarray | None, cut: tuple[int, np.ndarray] | None = None
-) -> tuple[np.ndarray, float]:
-    """The MNIST-style image and ink fraction of a segmented box (see :func:`_owned`).
+) -> list[tuple[np.ndarray, float]]:
+    """The MNIST-style image and ink fraction of a segmented box (see :func:`_owned`),
+    then, when dots joined its digit (:func:`_digit_mask`), the same without them.
 
     ``cut`` (component, bool mask of this box's side) is two digits run together across
     a wall (:func:`_touching_pairs`): this box keeps the component's part on its side.
@@ -615,12 +642,20 @@ def _finish(
         owned[cut[0]] = True
     main = _main_part(box, owned)
     if main is None:
-        return np.zeros((28, 28), np.float32), 0.0
-    keep = _digit_mask(box, main, owned)
+        return [(np.zeros((28, 28), np.float32), 0.0)]
+    keep, dots = _digit_mask(box, main, owned)
     if cut is not None:
         keep &= cut[1] | (box.labels != cut[0])
         if not keep.any():
-            return np.zeros((28, 28), np.float32), 0.0
+            return [(np.zeros((28, 28), np.float32), 0.0)]
+    readings = [_render(box, keep)]
+    if dots.any() and (keep & ~dots).any():
+        readings.append(_render(box, keep & ~dots))
+    return readings
+
+
+def _render(box: _Box, keep: np.ndarray) -> tuple[np.ndarray, float]:
+    """The MNIST-style image of the kept ink of a box, and its ink fraction."""
     h, w = keep.shape
     pad = box.pad
     ink_fraction = float(keep[pad : h - pad, pad : w - pad].mean())
@@ -734,8 +769,8 @@ def _split(
             divisions.append(division)
             cuts.append(
                 (
-                    _finish(left, given[0], (labels[0], ours)),
-                    _finish(right, given[1], (labels[1], ~theirs)),
+                    _finish(left, given[0], (labels[0], ours))[0],
+                    _finish(right, given[1], (labels[1], ~theirs))[0],
                 )
             )
     return cuts
@@ -826,7 +861,7 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
         pad_fraction = PAD_FRACTION
     h, w = np.shape(crop)[:2]
     neighbours = _row_neighbours((h, w), int(round(pad_fraction * max(h, w))))
-    return _finish(_segment(_ink(crop, pad_fraction), neighbours), None)
+    return _finish(_segment(_ink(crop, pad_fraction), neighbours), None)[0]
 
 
 def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
@@ -835,7 +870,8 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
     Like :func:`clean_cell` on each box's :func:`box_crop`, except that the boxes are
     seen together: ink that reaches from one box into another goes to one of them
     (:func:`_owned`), and two digits run together across a wall are cut apart there
-    (:func:`_touching_pairs`, :meth:`Cells.resolve`).
+    (:func:`_touching_pairs`, :meth:`Cells.resolve`). A box whose digit has dots
+    beside it is also read without them (:class:`Alternatives`).
 
     Parameters
     ----------
@@ -877,7 +913,7 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
     digits = [_own_digit(box) for box in boxes]
     given = _settle(boxes, matrices, digits, np.zeros(len(boxes), bool))
     results = [_finish(box, g) for box, g in zip(boxes, given, strict=True)]
-    empty = np.array([ink == 0.0 for _, ink in results])
+    empty = np.array([r[0][1] == 0.0 for r in results])
     declined = empty & np.array([(g == 1).any() for g in given])
     if declined.any():
         given = _settle(boxes, matrices, digits, declined)
@@ -886,14 +922,20 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
         beside[:-1] |= declined[1:]
         for i in np.flatnonzero(beside):
             results[i] = _finish(boxes[i], given[i])
-        empty = np.array([ink == 0.0 for _, ink in results])
-    splits = []
+        empty = np.array([r[0][1] == 0.0 for r in results])
+    alternatives = []
     for a, labels, m in _touching_pairs(boxes, matrices, grid.cells, empty, given):
         cuts = _split(boxes[a], boxes[a + 1], labels, m, (given[a], given[a + 1]))
-        results[a], results[a + 1] = cuts[0]
+        # the cuts take the place of both boxes' readings, dots and all
+        results[a], results[a + 1] = [cuts[0][0]], [cuts[0][1]]
         cut_images = np.array([[left[0], right[0]] for left, right in cuts], np.float32)
         cut_ink = np.array([[left[1], right[1]] for left, right in cuts], np.float32)
-        splits.append(Split((a, a + 1), cut_images, cut_ink))
-    images = np.stack([r[0] for r in results]).astype(np.float32)
-    ink = np.array([r[1] for r in results], np.float32)
-    return Cells(images=images, ink=ink, splits=tuple(splits))
+        alternatives.append(Alternatives((a, a + 1), cut_images, cut_ink))
+    for i, readings in enumerate(results):
+        if len(readings) > 1:
+            dot_images = np.array([[image] for image, _ in readings], np.float32)
+            dot_ink = np.array([[ink] for _, ink in readings], np.float32)
+            alternatives.append(Alternatives((i,), dot_images, dot_ink, dots=True))
+    images = np.stack([r[0][0] for r in results]).astype(np.float32)
+    ink = np.array([r[0][1] for r in results], np.float32)
+    return Cells(images=images, ink=ink, alternatives=tuple(alternatives))

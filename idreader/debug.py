@@ -5,8 +5,8 @@ candidate as a thin orange outline and its score, the chosen grid's cells as thi
 green quads numbered left to right, and the rotation and skew in the corner.
 ``<stem>_cells.png`` shows the cleaned 28x28 cells side by side, enlarged, with each
 cell's ink fraction under it. Two digits that touch across a wall show the cut at the
-wall; the model also reads the other cuts (:class:`idreader.cells.Split`), and the
-review report shows the one it found likeliest.
+wall; the model also reads the other cuts (:class:`idreader.cells.Alternatives`), and
+the review report shows the one it found likeliest.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Cutting digits that touch across a wall: the cuts, their weights, and the real model."""
+"""Cutting digits that touch across a wall, reading a digit with and without the dots
+beside it: the readings, their weights, and the real model."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from idreader.cell_split import OFFSETS, cut_weights, seam_sides
-from idreader.cells import Cells, Split, clean_cells
+from idreader.cell_split import OFFSETS, SPECK_PRIOR, cut_weights, dot_weights, seam_sides
+from idreader.cells import Alternatives, Cells, clean_cells
 from idreader.classifier import DigitClassifier
 from idreader.grid import IDGrid
 from idreader.synth import Distortion, Layout, make_strip
@@ -62,23 +63,23 @@ def test_cut_weights_favour_two_clear_digits_and_ignore_blank():
     assert w[0] / w[1] == pytest.approx(0.99 * 0.99 / (0.6 * 0.5), rel=1e-6)
 
 
-def _cells_with_split() -> Cells:
+def _cells_with_cuts() -> Cells:
     images = np.zeros((3, 28, 28), np.float32)
     cuts = np.zeros((2, 2, 28, 28), np.float32)
     cuts[1, 0, 5:20, 10] = 1.0  # the second cut gives box 0 a stroke
-    split = Split((0, 1), cuts, np.array([[0.0, 0.1], [0.05, 0.1]], np.float32))
+    split = Alternatives((0, 1), cuts, np.array([[0.0, 0.1], [0.05, 0.1]], np.float32))
     return Cells(images, np.zeros(3, np.float32), (split,))
 
 
 def test_inputs_are_the_boxes_then_both_halves_of_every_cut():
-    cells = _cells_with_split()
+    cells = _cells_with_cuts()
     inputs = cells.inputs
     assert inputs.shape == (3 + 2 * 2, 28, 28)
-    np.testing.assert_array_equal(inputs[3:], cells.splits[0].images.reshape(-1, 28, 28))
+    np.testing.assert_array_equal(inputs[3:], cells.alternatives[0].images.reshape(-1, 28, 28))
 
 
 def test_resolve_averages_over_the_cuts_and_keeps_the_likeliest():
-    cells = _cells_with_split()
+    cells = _cells_with_cuts()
     probs = np.full((7, 11), 0.01, np.float32)
     probs[:3, 10] = 0.9  # the boxes as first cut: blank
     probs[3, 4], probs[4, 7] = 0.3, 0.3  # cut 0: a doubtful 4 and 7
@@ -90,11 +91,46 @@ def test_resolve_averages_over_the_cuts_and_keeps_the_likeliest():
     np.testing.assert_allclose(out[1], w[0] * probs[4] + w[1] * probs[6], rtol=1e-6)
     np.testing.assert_array_equal(out[2], probs[2])
     assert out[:2].argmax(axis=1).tolist() == [1, 7]
-    np.testing.assert_array_equal(resolved.images[:2], cells.splits[0].images[1])
-    assert resolved.ink[0] == pytest.approx(0.05) and resolved.splits == ()
+    np.testing.assert_array_equal(resolved.images[:2], cells.alternatives[0].images[1])
+    assert resolved.ink[0] == pytest.approx(0.05) and resolved.alternatives == ()
 
 
-def test_resolve_without_splits_is_the_model_output():
+def _cells_with_a_dot() -> Cells:
+    images = np.zeros((2, 28, 28), np.float32)
+    readings = np.zeros((2, 1, 28, 28), np.float32)
+    readings[1, 0, 5:20, 10] = 1.0
+    dot = Alternatives((1,), readings, np.array([[0.2], [0.15]], np.float32), dots=True)
+    return Cells(images, np.zeros(2, np.float32), (dot,))
+
+
+def test_a_dot_that_changes_the_reading_is_weighed_by_prior_and_clarity():
+    cells = _cells_with_a_dot()
+    probs = np.full((4, 11), 0.01, np.float32)
+    probs[:2, 3] = 0.9
+    probs[2, 7] = 0.35  # with the dot: a doubtful 7
+    probs[3, 9] = 0.88  # without: a clear 9
+    out, resolved = cells.resolve(probs)
+    w = dot_weights(probs[2:].reshape(2, 1, 11))
+    assert w[1] / w[0] == pytest.approx(SPECK_PRIOR[1] * 0.88 / (SPECK_PRIOR[0] * 0.35))
+    np.testing.assert_allclose(out[1], w[0] * probs[2] + w[1] * probs[3], rtol=1e-6)
+    np.testing.assert_array_equal(out[0], probs[0])
+    assert out[1].argmax() == 9
+    np.testing.assert_array_equal(resolved.images[1], cells.alternatives[0].images[1, 0])
+    assert resolved.ink[1] == pytest.approx(0.15)
+
+
+def test_a_dot_that_does_not_change_the_reading_is_kept():
+    # A digit reads more surely without a dot beside it, and a "1" more surely than a
+    # 7 whose bar is a blob: that is no evidence of a speck, so all ink stands.
+    cells = _cells_with_a_dot()
+    probs = np.full((4, 11), 0.01, np.float32)
+    probs[2, 1], probs[3, 1] = 0.9, 0.999
+    out, resolved = cells.resolve(probs)
+    np.testing.assert_array_equal(out[1], probs[2])
+    np.testing.assert_array_equal(resolved.images[1], cells.alternatives[0].images[0, 0])
+
+
+def test_resolve_without_alternatives_is_the_model_output():
     cells = Cells(np.zeros((2, 28, 28), np.float32), np.zeros(2, np.float32))
     probs = np.eye(11, dtype=np.float32)[[3, 10]]
     out, same = cells.resolve(probs)
@@ -131,8 +167,10 @@ def test_the_model_picks_cuts_that_read_touching_digits_right(touching_strips):
     for cells, truth in touching_strips:
         resolved, _ = cells.resolve(clf.predict(cells.inputs))
         first = clf.predict(cells.images)
-        for split in cells.splits:
-            boxes = list(split.boxes)
+        for alt in cells.alternatives:
+            if alt.dots:
+                continue
+            boxes = list(alt.boxes)
             pairs += 1
             picked += bool((resolved[boxes].argmax(axis=1) == truth[boxes]).all())
             at_wall += bool((first[boxes].argmax(axis=1) == truth[boxes]).all())
