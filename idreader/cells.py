@@ -635,7 +635,8 @@ def _finish(
     then, when dots joined its digit (:func:`_digit_mask`), the same without them.
 
     ``cut`` (component, bool mask of this box's side) is two digits run together across
-    a wall (:func:`_touching_pairs`): this box keeps the component's part on its side.
+    a wall (:func:`_touching_pairs`): this box keeps the component's part on its side,
+    and the cuts are the box's readings (only the one with all ink is made).
     """
     owned = _owned(box, given)
     if cut is not None:
@@ -649,7 +650,8 @@ def _finish(
         if not keep.any():
             return [(np.zeros((28, 28), np.float32), 0.0)]
     readings = [_render(box, keep)]
-    if dots.any() and (keep & ~dots).any():
+    # (the main component is never a dot, so some ink is left without them)
+    if cut is None and dots.any():
         readings.append(_render(box, keep & ~dots))
     return readings
 
