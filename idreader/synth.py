@@ -302,6 +302,7 @@ def _draw_scene(
                 stroke_scale=distortion.stroke_scale,
                 jitter=distortion.digit_jitter,
                 cross_border=distortion.cross_border,
+                cross_push=distortion.cross_push,
             )
     cells = geometry.id_cells * canvas.ppm - np.asarray(canvas.origin)
     return cells.astype(np.float32)

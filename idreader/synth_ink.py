@@ -24,12 +24,14 @@ def draw_digit(
     stroke_scale: float,
     jitter: float,
     cross_border: float,
+    cross_push: tuple[float, float],
 ) -> None:
     """Write a 28x28 MNIST image (white on black) as dark ink into a box.
 
     ``cell`` is the box's inner corners (4, 2) in mm. The digit is scaled so that its
     ink is 60-80 % of the box height, placed at the centre with random ``jitter``
-    (fraction of the box) and, with probability ``cross_border``, pushed across a wall.
+    (fraction of the box) and, with probability ``cross_border``, pushed toward a wall by
+    ``cross_push`` (a range, fraction of the box).
     """
     rows = np.flatnonzero((digit > 25).any(axis=1))
     cols = np.flatnonzero((digit > 25).any(axis=0))
@@ -46,7 +48,7 @@ def draw_digit(
     dy = np.clip(rng.uniform(-jitter, jitter) * side_h, half_h - side_h / 2, side_h / 2 - half_h)
     if rng.random() < cross_border:
         direction = rng.integers(4)
-        push = rng.uniform(0.3, 0.45)
+        push = rng.uniform(*cross_push)
         dx += (-1, 1, 0, 0)[direction] * push * side_w
         dy += (0, 0, -1, 1)[direction] * push * side_h
     cx, cy = (x0 + x1) / 2 + dx, (y0 + y1) / 2 + dy

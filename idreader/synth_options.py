@@ -45,7 +45,11 @@ class Distortion:
     digit_jitter : float
         Random offset and scale of a digit inside its box (fraction of the box).
     cross_border : float
-        Probability that a digit is shifted so that it crosses a box wall.
+        Probability that a digit is pushed toward a box wall, so that it crosses it.
+    cross_push : tuple of float
+        How far such a digit is pushed from where it was written: uniform in this range,
+        as a fraction of the box (0.3-0.45 pushes a third of a digit or more past the
+        wall, and two neighbours pushed toward each other write over each other).
     """
 
     skew: float = 0.0
@@ -64,6 +68,7 @@ class Distortion:
     stroke_scale: float = 1.0
     digit_jitter: float = 0.08
     cross_border: float = 0.0
+    cross_push: tuple[float, float] = (0.3, 0.45)
 
     def __post_init__(self) -> None:
         if self.rotation not in (0, 90, 180, 270):
@@ -73,6 +78,9 @@ class Distortion:
         for name in ("line_gray", "ink_gray", "background"):
             if not 0 <= getattr(self, name) <= 255:
                 raise ValueError(f"{name} must be 0..255, not {getattr(self, name)}")
+        low, high = self.cross_push
+        if not 0 <= low <= high <= 1:
+            raise ValueError(f"cross_push must be a range within 0..1, not {self.cross_push}")
 
 
 @dataclass(frozen=True)

@@ -214,6 +214,7 @@ def test_make_strip_rejects_too_many_digits(bank, rng) -> None:
     ("factory", "message"),
     [
         (lambda: Distortion(rotation=45), "rotation"),
+        (lambda: Distortion(cross_push=(0.4, 0.2)), "cross_push"),
         (lambda: Layout(kind="circle"), "kind"),
         (lambda: Layout(n_boxes=3), "n_boxes"),
     ],
@@ -260,11 +261,14 @@ def test_write_truth_csv_keeps_leading_zeros(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize(("cross_border", "expect_outside"), [(0.0, False), (1.0, True)])
+@pytest.mark.parametrize(
+    ("cross_border", "push", "expect_outside"),
+    [(0.0, (0.3, 0.45), False), (1.0, (0.3, 0.45), True), (1.0, (0.0, 0.0), False)],
+)
 def test_cross_border_pushes_digits_over_the_walls(
-    bank, rng, cross_border: float, expect_outside: bool
+    bank, rng, cross_border: float, push: tuple[float, float], expect_outside: bool
 ) -> None:
-    distortion = Distortion(cross_border=cross_border, digit_jitter=0.15)
+    distortion = Distortion(cross_border=cross_border, cross_push=push, digit_jitter=0.15)
     layout = Layout(kind="gapped", marks_table=False)
     page = make_page("12345678", bank, layout=layout, distortion=distortion, rng=rng)
     # ink outside every box (walls included) within a band one box around the row
