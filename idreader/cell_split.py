@@ -8,6 +8,8 @@ bottom through as little ink as possible, near the wall and at offsets from it;
 :func:`cut_weights` weighs them by how clearly the model reads both halves as digits;
 the reader then averages each box's probabilities over the cuts by those weights, so
 a pair whose cut is in doubt comes out less confident instead of confidently wrong.
+:func:`prior_weights` does the same for one box read in several ways (without the dots
+beside its digit, with a stroke its wall may hide), from prior odds.
 """
 
 from __future__ import annotations
@@ -124,36 +126,43 @@ def cut_weights(probs: np.ndarray) -> np.ndarray:
     return weights / weights.sum()
 
 
-#: How likely a dot beside a digit is, before the model reads it, to be part of the
-#: digit (a stroke cut short, such as the bar of a 7 written as a blob) and a speck.
-SPECK_PRIOR = (2 / 3, 1 / 3)
+#: Odds, before the model reads it, that a dot beside a digit is a speck rather than part
+#: of the digit (a stroke cut short, such as the bar of a 7 written as a blob): 1 to 2.
+SPECK_ODDS = 0.5
+#: Odds, before the model reads it, that a ruled line the digit runs into hides a stroke
+#: of it (the bar of a 7 drawn on the top line, the top of a 9's loop) rather than only
+#: the line: even.
+WALL_ODDS = 1.0
 
 
-def dot_weights(probs: np.ndarray) -> np.ndarray:
-    """How likely each reading of a box is: with the dots beside its digit, and without.
+def prior_weights(probs: np.ndarray, odds: tuple[float, ...]) -> np.ndarray:
+    """How likely each reading of one box is: as cleaned, and in other ways (less its
+    dots, or with a stroke that lay on a wall given back).
 
-    When both read the same class, the dots do not matter and the first reading (all
-    ink kept) stands: dropping ink makes a digit read more surely, and that is no
-    evidence that the dots were specks. When they differ, each reading scores its
-    :data:`SPECK_PRIOR` times its top digit probability, normalised to sum to 1.
+    When all read the same class, the other readings do not matter and the first (as
+    cleaned) stands: dropping or adding ink can make a digit read more surely, and that
+    is no evidence for the change. When they differ, each reading scores its prior
+    ``odds`` against the first times its top digit probability, normalised to sum to 1.
 
     Parameters
     ----------
     probs : np.ndarray
-        (2, 1, 11) class probabilities of the box with and without the dots.
+        (k, 1, 11) class probabilities of the box's k readings.
+    odds : tuple of float
+        k prior odds of each reading against the first (the first's is 1).
 
     Returns
     -------
     np.ndarray
-        float64 (2,) weights summing to 1.
+        float64 (k,) weights summing to 1.
 
     Examples
     --------
     >>> p = np.full((2, 1, 11), 0.01); p[0, 0, 7] = 0.35; p[1, 0, 9] = 0.88
-    >>> dot_weights(p).round(2).tolist()
+    >>> prior_weights(p, (1.0, SPECK_ODDS)).round(2).tolist()
     [0.44, 0.56]
     >>> p[1, 0, 7] = 0.99
-    >>> dot_weights(p).tolist()
+    >>> prior_weights(p, (1.0, SPECK_ODDS)).tolist()
     [1.0, 0.0]
     """
     probs = np.asarray(probs, np.float64)
@@ -161,5 +170,5 @@ def dot_weights(probs: np.ndarray) -> np.ndarray:
     if (classes == classes[0]).all():
         return np.eye(len(probs))[0]
     top = np.maximum(probs[:, 0, :BLANK].max(axis=-1), 1e-12)
-    weights = np.asarray(SPECK_PRIOR) * top
+    weights = np.asarray(odds, np.float64) * top
     return weights / weights.sum()

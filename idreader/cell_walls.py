@@ -35,6 +35,9 @@ class Unruled:
     near_box : np.ndarray
         bool (h, w): where the digit may lie (the box with a small tolerance, and up to
         a wall found further out than the box edge).
+    erased : np.ndarray
+        int8 (h, w): the wall whose line a pixel was erased with (1 bottom, 2 top,
+        3 right, 4 left; 0 where nothing was erased).
     found : np.ndarray
         bool (4,): which walls were found and erased at the box edge, no further out
         than a quarter of the box (bottom, top, right, left; a line further out is the
@@ -45,6 +48,7 @@ class Unruled:
     crossings: np.ndarray
     slants: np.ndarray
     near_box: np.ndarray
+    erased: np.ndarray
     found: np.ndarray
 
 
@@ -73,6 +77,7 @@ def remove_border_lines(mask: np.ndarray, pad: int) -> Unruled:
     out[2:-2, 2:-2] = mask
     crossings = np.zeros_like(out)
     slants = np.zeros_like(out)
+    erased = np.zeros(out.shape, np.int8)
     near_box = np.zeros_like(mask)
     edge = max(2, pad // 4)
     near_box[pad - edge : h - pad + edge, pad - edge : w - pad + edge] = True
@@ -86,15 +91,22 @@ def remove_border_lines(mask: np.ndarray, pad: int) -> Unruled:
     pen = None  # the thinnest line so far
     for i, (padded, plain) in enumerate(walls):
         slanting = padded(slants) if i < 2 else None
+        before = padded(out).copy()
         line = _remove_line(padded(out), padded(crossings), slanting, pad, pen)
         if line is not None:
+            padded(erased)[before & ~padded(out)] = i + 1
             outer, thickness = line
             pen = thickness if pen is None else min(pen, thickness)
             near = plain(near_box)
             near[pad:outer, pad - edge : near.shape[1] - pad + edge] = True
             found[i] = outer - (near.shape[0] - pad) <= 0.25 * (min(h, w) - 2 * pad)
     return Unruled(
-        out[2:-2, 2:-2], (crossings & out)[2:-2, 2:-2], slants[2:-2, 2:-2], near_box, found
+        out[2:-2, 2:-2],
+        (crossings & out)[2:-2, 2:-2],
+        slants[2:-2, 2:-2],
+        near_box,
+        erased[2:-2, 2:-2],
+        found,
     )
 
 

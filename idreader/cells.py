@@ -15,7 +15,8 @@ every box goes through the same recipe here, after the scan is cleaned up:
    (:func:`clean_cells` looks at the whole row for that), and two digits that touch
    across a wall are cut apart in several ways for the model to choose from
    (:class:`Alternatives`, :mod:`idreader.cell_split`), as is a digit with and
-   without a dot beside it, which may be a speck;
+   without a dot beside it, which may be a speck, and a digit that runs into a wall
+   with and without the line there, which may hide a stroke;
 4. normalise the ink to [0, 1] and place it MNIST-style.
 
 An empty box comes out as an all-zero image: the classifier learns "blank" from these.
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from .cell_split import OFFSETS, cut_weights, dot_weights, seam_sides
+from .cell_split import OFFSETS, SPECK_ODDS, WALL_ODDS, cut_weights, prior_weights, seam_sides
 from .cell_walls import Unruled, remove_border_lines, wall_remnants
 
 if TYPE_CHECKING:
@@ -49,34 +50,40 @@ PAD_FRACTION = CROP_PAD / (1 + 2 * CROP_PAD)
 #: Smallest ink contrast (0-255) that counts as a stroke and as a stroke's core.
 MIN_LOW, MIN_HIGH = 22.0, 45.0
 
+#: One reading of a box: MNIST-style image, ink fraction, prior odds against the first.
+_Reading = tuple[np.ndarray, float, float]
+
 
 @dataclass(frozen=True)
 class Alternatives:
     """Boxes the model reads in several ways, and how their readings are weighed.
 
     Two neighbouring boxes whose digits touch across their wall, in several cuts
-    (:func:`idreader.cell_split.cut_weights`), or one box with and without the dots
-    beside its digit (``dots``, :func:`idreader.cell_split.dot_weights`).
+    (:func:`idreader.cell_split.cut_weights`), or one box as cleaned and without the
+    dots beside its digit, or with the strokes that lay on its walls given back
+    (``odds``, :func:`idreader.cell_split.prior_weights`).
 
     Attributes
     ----------
     boxes : tuple of int
         The boxes (indices into the grid's boxes): the left and the right one of a
-        touching pair, or the one box with dots.
+        touching pair, or the one box read in several ways.
     images : np.ndarray
         float32 (k, len(boxes), 28, 28): the boxes' MNIST-style images for each of k
         readings; the first is the one :attr:`Cells.images` holds (the cut nearest the
-        wall, or all ink kept).
+        wall, or the box as cleaned).
     ink : np.ndarray
         float32 (k, len(boxes)): the ink fractions that go with them.
-    dots : bool
-        Whether the readings are one box with and without its dots.
+    odds : tuple of float
+        One box's readings: the prior odds of each against the first
+        (:data:`idreader.cell_split.SPECK_ODDS`, :data:`idreader.cell_split.WALL_ODDS`);
+        empty for the cuts of a touching pair.
     """
 
     boxes: tuple[int, ...]
     images: np.ndarray
     ink: np.ndarray
-    dots: bool = False
+    odds: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,8 +124,8 @@ class Cells:
 
         The boxes of :class:`Alternatives` get their probabilities averaged over its
         readings, weighted by :func:`idreader.cell_split.cut_weights` (touching digits)
-        or :func:`idreader.cell_split.dot_weights` (dots), and the likeliest reading's
-        images.
+        or :func:`idreader.cell_split.prior_weights` (one box read in several ways), and
+        the likeliest reading's images.
 
         Parameters
         ----------
@@ -147,7 +154,7 @@ class Cells:
             k, b = alt.ink.shape
             read = np.asarray(probs[offset : offset + k * b], np.float64).reshape(k, b, -1)
             offset += k * b
-            weights = dot_weights(read) if alt.dots else cut_weights(read)
+            weights = prior_weights(read, alt.odds) if alt.odds else cut_weights(read)
             boxes = list(alt.boxes)
             out[boxes] = np.einsum("k,kcj->cj", weights, read)
             best = int(np.argmax(weights))
@@ -267,6 +274,9 @@ class _Box:
         Margin (pixels) around the box interior.
     near_box : np.ndarray
         bool (h, w): where the digit may lie (:func:`remove_border_lines`).
+    walls : np.ndarray
+        int8 (h, w): the box's wall whose line each pixel was erased with, 0 for none
+        (``erased`` of :class:`Unruled`).
     other_walls : np.ndarray
         bool (h, w): where the walls of the grid's other boxes lie, away from this box
         (:func:`_other_walls`).
@@ -291,6 +301,7 @@ class _Box:
     low: float
     pad: int
     near_box: np.ndarray
+    walls: np.ndarray
     other_walls: np.ndarray
     others: np.ndarray
     labels: np.ndarray
@@ -382,6 +393,7 @@ def _segment(
         ink.low,
         pad,
         lines.near_box,
+        lines.erased,
         _other_walls(neighbours[0], lines.near_box, w - 2 * pad),
         others,
         labels,
@@ -630,30 +642,64 @@ def _is_dot(mask: np.ndarray) -> bool:
 
 def _finish(
     box: _Box, given: np.ndarray | None, cut: tuple[int, np.ndarray] | None = None
-) -> list[tuple[np.ndarray, float]]:
-    """The MNIST-style image and ink fraction of a segmented box (see :func:`_owned`),
-    then, when dots joined its digit (:func:`_digit_mask`), the same without them.
+) -> list[_Reading]:
+    """The readings of a segmented box (see :func:`_owned`): MNIST-style image, ink
+    fraction and prior odds against the first reading.
 
+    The first reading is the box as cleaned. When dots joined its digit
+    (:func:`_digit_mask`), the same without them follows; when the digit runs into a
+    wall, each of those again with the line's pixels there given back
+    (:func:`_wall_strokes`).
     ``cut`` (component, bool mask of this box's side) is two digits run together across
     a wall (:func:`_touching_pairs`): this box keeps the component's part on its side,
-    and the cuts are the box's readings (only the one with all ink is made).
+    and the cuts are the box's readings (only the first reading is made).
     """
     owned = _owned(box, given)
     if cut is not None:
         owned[cut[0]] = True
     main = _main_part(box, owned)
     if main is None:
-        return [(np.zeros((28, 28), np.float32), 0.0)]
+        return [(np.zeros((28, 28), np.float32), 0.0, 1.0)]
     keep, dots = _digit_mask(box, main, owned)
     if cut is not None:
         keep &= cut[1] | (box.labels != cut[0])
         if not keep.any():
-            return [(np.zeros((28, 28), np.float32), 0.0)]
-    readings = [_render(box, keep)]
-    # (the main component is never a dot, so some ink is left without them)
-    if cut is None and dots.any():
-        readings.append(_render(box, keep & ~dots))
-    return readings
+            return [(np.zeros((28, 28), np.float32), 0.0, 1.0)]
+        return [(*_render(box, keep), 1.0)]
+    # Each doubt doubles the readings, with its odds: the dots are specks (the main
+    # component is never a dot, so some ink is left), a wall hides a stroke.
+    variants = [(keep, 1.0)]
+    if dots.any():
+        variants.append((keep & ~dots, SPECK_ODDS))
+    hidden = _wall_strokes(box, keep)
+    if hidden.any():
+        variants += [(ink | hidden, odds * WALL_ODDS) for ink, odds in variants]
+    return [(*_render(box, ink), odds) for ink, odds in variants]
+
+
+def _wall_strokes(box: _Box, keep: np.ndarray) -> np.ndarray:
+    """The line pixels erased along each wall between the first and last place the kept
+    ink touches it (bool, crop shape).
+
+    A stroke drawn on a ruled line is erased with the line: the bar of a 7 on the top
+    line leaves a "1", the top of a 9's loop on it leaves a "4", and the model reads
+    what is left with confidence. Ink cannot tell such a stroke from the line under it,
+    but the digit's strokes that end on the line mark where one may lie: between them.
+    Given back, the line there is the stroke (a closed loop, a bar); the reader weighs
+    that reading against the box as cleaned (:data:`idreader.cell_split.WALL_ODDS`).
+    """
+    touch = cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    touch &= box.walls > 0
+    hidden = np.zeros_like(keep)
+    for wall in np.unique(box.walls[touch]):
+        erased = box.walls == wall
+        # bottom and top walls run along rows, the right and left ones along columns
+        along = 0 if wall <= 2 else 1
+        at = np.flatnonzero((touch & erased).any(axis=along))
+        span = np.zeros(erased.shape[1 - along], bool)
+        span[at[0] : at[-1] + 1] = True
+        hidden |= erased & (span[None, :] if along == 0 else span[:, None])
+    return hidden
 
 
 def _render(box: _Box, keep: np.ndarray) -> tuple[np.ndarray, float]:
@@ -739,8 +785,8 @@ def _same_stroke(left: _Box, a: int, right: _Box, b: int, m: np.ndarray) -> bool
 
 def _split(
     left: _Box, right: _Box, labels: tuple[int, int], m: np.ndarray, given: tuple[np.ndarray, ...]
-) -> list[tuple[tuple[np.ndarray, float], tuple[np.ndarray, float]]]:
-    """Every distinct cut of a touching pair (:func:`seam_sides`): both boxes' image and ink.
+) -> list[tuple[_Reading, _Reading]]:
+    """Every distinct cut of a touching pair (:func:`seam_sides`): both boxes' reading.
 
     ``m`` maps the left crop to the right one. A cut left of the wall is found in the
     left crop and one right of it in the right crop, each of which sees the whole of
@@ -863,7 +909,8 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
         pad_fraction = PAD_FRACTION
     h, w = np.shape(crop)[:2]
     neighbours = _row_neighbours((h, w), int(round(pad_fraction * max(h, w))))
-    return _finish(_segment(_ink(crop, pad_fraction), neighbours), None)[0]
+    image, ink, _ = _finish(_segment(_ink(crop, pad_fraction), neighbours), None)[0]
+    return image, ink
 
 
 def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
@@ -873,7 +920,8 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
     seen together: ink that reaches from one box into another goes to one of them
     (:func:`_owned`), and two digits run together across a wall are cut apart there
     (:func:`_touching_pairs`, :meth:`Cells.resolve`). A box whose digit has dots
-    beside it is also read without them (:class:`Alternatives`).
+    beside it is also read without them, and one whose digit runs into a wall with the
+    line there given back (:class:`Alternatives`).
 
     Parameters
     ----------
@@ -935,9 +983,10 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
         alternatives.append(Alternatives((a, a + 1), cut_images, cut_ink))
     for i, readings in enumerate(results):
         if len(readings) > 1:
-            dot_images = np.array([[image] for image, _ in readings], np.float32)
-            dot_ink = np.array([[ink] for _, ink in readings], np.float32)
-            alternatives.append(Alternatives((i,), dot_images, dot_ink, dots=True))
+            each = np.array([[image] for image, _, _ in readings], np.float32)
+            fractions = np.array([[fraction] for _, fraction, _ in readings], np.float32)
+            odds = tuple(prior for _, _, prior in readings)
+            alternatives.append(Alternatives((i,), each, fractions, odds))
     images = np.stack([r[0][0] for r in results]).astype(np.float32)
     ink = np.array([r[0][1] for r in results], np.float32)
     return Cells(images=images, ink=ink, alternatives=tuple(alternatives))

@@ -1,5 +1,5 @@
 """Cutting digits that touch across a wall, reading a digit with and without the dots
-beside it: the readings, their weights, and the real model."""
+beside it or a stroke hidden in a wall: the readings, their weights, and the real model."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import cv2
 import numpy as np
 import pytest
 
-from idreader.cell_split import OFFSETS, SPECK_PRIOR, cut_weights, dot_weights, seam_sides
+from idreader.cell_split import (
+    OFFSETS,
+    SPECK_ODDS,
+    WALL_ODDS,
+    cut_weights,
+    prior_weights,
+    seam_sides,
+)
 from idreader.cells import Alternatives, Cells, clean_cells
 from idreader.classifier import DigitClassifier
 from idreader.grid import IDGrid
@@ -99,7 +106,7 @@ def _cells_with_a_dot() -> Cells:
     images = np.zeros((2, 28, 28), np.float32)
     readings = np.zeros((2, 1, 28, 28), np.float32)
     readings[1, 0, 5:20, 10] = 1.0
-    dot = Alternatives((1,), readings, np.array([[0.2], [0.15]], np.float32), dots=True)
+    dot = Alternatives((1,), readings, np.array([[0.2], [0.15]], np.float32), (1.0, SPECK_ODDS))
     return Cells(images, np.zeros(2, np.float32), (dot,))
 
 
@@ -110,8 +117,8 @@ def test_a_dot_that_changes_the_reading_is_weighed_by_prior_and_clarity():
     probs[2, 7] = 0.35  # with the dot: a doubtful 7
     probs[3, 9] = 0.88  # without: a clear 9
     out, resolved = cells.resolve(probs)
-    w = dot_weights(probs[2:].reshape(2, 1, 11))
-    assert w[1] / w[0] == pytest.approx(SPECK_PRIOR[1] * 0.88 / (SPECK_PRIOR[0] * 0.35))
+    w = prior_weights(probs[2:].reshape(2, 1, 11), (1.0, SPECK_ODDS))
+    assert w[1] / w[0] == pytest.approx(SPECK_ODDS * 0.88 / 0.35)
     np.testing.assert_allclose(out[1], w[0] * probs[2] + w[1] * probs[3], rtol=1e-6)
     np.testing.assert_array_equal(out[0], probs[0])
     assert out[1].argmax() == 9
@@ -128,6 +135,21 @@ def test_a_dot_that_does_not_change_the_reading_is_kept():
     out, resolved = cells.resolve(probs)
     np.testing.assert_array_equal(out[1], probs[2])
     np.testing.assert_array_equal(resolved.images[1], cells.alternatives[0].images[0, 0])
+
+
+def test_readings_that_differ_are_weighed_by_their_odds_and_clarity():
+    # A box read as cleaned, without its dots, with a stroke given back from a wall, and
+    # both: the odds multiply, and each reading's top digit probability weighs in.
+    probs = np.full((4, 1, 11), 0.01)
+    for k, (digit, p) in enumerate([(1, 0.99), (1, 0.98), (7, 0.9), (7, 0.8)]):
+        probs[k, 0, digit] = p
+    odds = (1.0, SPECK_ODDS, WALL_ODDS, SPECK_ODDS * WALL_ODDS)
+    w = prior_weights(probs, odds)
+    expected = np.array(odds) * [0.99, 0.98, 0.9, 0.8]
+    np.testing.assert_allclose(w, expected / expected.sum())
+    # readings that all agree leave the box as cleaned
+    probs[:, 0, 1] = 0.995
+    np.testing.assert_array_equal(prior_weights(probs, odds), [1.0, 0.0, 0.0, 0.0])
 
 
 def test_resolve_without_alternatives_is_the_model_output():
@@ -168,7 +190,7 @@ def test_the_model_picks_cuts_that_read_touching_digits_right(touching_strips):
         resolved, _ = cells.resolve(clf.predict(cells.inputs))
         first = clf.predict(cells.images)
         for alt in cells.alternatives:
-            if alt.dots:
+            if alt.odds:
                 continue
             boxes = list(alt.boxes)
             pairs += 1

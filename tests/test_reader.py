@@ -103,7 +103,8 @@ def test_cells_of_many_pages_go_to_the_model_in_one_call(exam_pdf, monkeypatch):
         reader.classifier, "predict", lambda cells: calls.append(len(cells)) or predict(cells)
     )
     reader.read(exam_pdf)
-    assert calls == [6 * 8]
+    # one call: the 6 pages' 8 boxes, and any box read in more than one way
+    assert len(calls) == 1 and calls[0] >= 6 * 8
 
 
 def test_two_workers_give_identical_results(reader, exam_pdf):
