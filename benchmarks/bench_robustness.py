@@ -88,7 +88,10 @@ CONDITIONS = {
     "faint lines (grey 200)": Condition({"line_gray": 200}),
     "broken lines (20 %)": Condition({"broken_lines": 0.2}),
     "specks + stray marks": Condition({"specks": 30, "stray_marks": 6}),
-    "digits crossing walls": Condition({"cross_border": 0.5}),
+    "digits crossing walls (push 15-30 %)": Condition(
+        {"cross_border": 0.5, "cross_push": (0.15, 0.3)}
+    ),
+    "digits crossing walls (push 30-45 %)": Condition({"cross_border": 0.5}),
     "perspective 1 %": Condition({"perspective": 0.01}),
     "pencil (ink grey 90)": Condition({"ink_gray": 90}),
     "mixed: skew 5, noise, JPEG, blur": Condition(

@@ -53,7 +53,7 @@ class StripMix:
         Share of strips whose digits may be pushed across a wall.
     cross_border : float
         In those strips, each digit's chance of being pushed (the robustness
-        benchmark's "digits crossing walls": 0.5).
+        benchmark's "digits crossing walls" rows: 0.5).
     binarize : float
         Share of strips thresholded to black and white, like a fax.
     """
