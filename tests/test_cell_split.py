@@ -198,3 +198,25 @@ def test_the_model_picks_cuts_that_read_touching_digits_right(touching_strips):
             at_wall += bool((first[boxes].argmax(axis=1) == truth[boxes]).all())
     assert pairs >= 15
     assert picked >= 0.7 * pairs and picked >= at_wall + 2
+
+
+def test_wall_odds_of_zero_read_as_if_no_wall_were_given_back(mnist, monkeypatch):
+    # training/reading_odds.py chooses WALL_ODDS by resolving the same readings with
+    # other odds; at 0 the wall readings must weigh nothing, as if never made.
+    import idreader.cells as cells_module
+    from training.reading_odds import MIXES, read_strips, resolve_with, with_wall_odds
+
+    images, labels = mnist
+
+    def strips():
+        rng = np.random.default_rng(5)
+        return read_strips(images, labels, 6, rng=rng, mix=MIXES["crossing"])
+
+    read = strips()
+    walls = [a for c, _, _ in read for a in c.alternatives if with_wall_odds(a.odds, 0.0) != a.odds]
+    assert len(walls) >= 3
+    monkeypatch.setattr(cells_module, "_wall_strokes", lambda box, keep: np.zeros_like(keep))
+    for (cells, probs, truth), (plain, plain_probs, same) in zip(read, strips(), strict=True):
+        np.testing.assert_array_equal(truth, same)
+        expected, _ = plain.resolve(plain_probs)
+        np.testing.assert_allclose(resolve_with(cells, probs, 0.0), expected, atol=1e-6)

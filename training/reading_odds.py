@@ -1,0 +1,140 @@
+"""Weigh a box's wall readings on held-out cells: how sure to be that a wall hides a stroke.
+
+:func:`idreader.cells.clean_cells` reads a box whose digit touches a ruled line also with
+the line given back where the digit touches it, and
+:func:`idreader.cell_split.prior_weights` weighs the readings by prior odds
+(:data:`idreader.cell_split.WALL_ODDS`). This renders ID strips of digits the model
+was not trained on, cleans them once, reads every reading once, and resolves the boxes
+again for each odds value tried, so that the odds are chosen on validation digits and
+never on the benchmarks' test digits.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python -m training.reading_odds --data-dir ../shared/data/mnist \\
+        --strips 1500 --seed 77 --mix crossing
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .cells_data import StripMix, random_conditions
+from .data import DEFAULT_DATA_DIR, load_mnist, train_val_split
+
+#: Strip mixes: the training caches' usual one, and every strip's digits pushed across
+#: walls as in the robustness benchmark's "digits crossing walls (push 30-45 %)".
+MIXES = {"usual": StripMix(), "crossing": StripMix(cross_share=1.0, cross_border=0.5)}
+
+
+@dataclass(frozen=True)
+class OddsRow:
+    """How the boxes read with one value of the wall odds."""
+
+    odds: float
+    boxes: int
+    right: int
+    sure_wrong: int
+    strips_right: int
+
+
+def read_strips(digits, labels, n_strips: int, *, rng: np.random.Generator, mix: StripMix):
+    """Render and clean ``n_strips`` strips (a tenth of boxes blank) and read them.
+
+    Returns a list of (cells, model output for ``cells.inputs``, true classes).
+    """
+    from idreader.cells import clean_cells
+    from idreader.classifier import DigitClassifier
+    from idreader.grid import IDGrid
+    from idreader.synth import make_strip
+
+    classifier = DigitClassifier(threads=1)
+    read = []
+    for _ in range(n_strips):
+        layout, distortion, dpi = random_conditions(rng, mix=mix)
+        picks = [None if rng.random() < 0.1 else int(rng.integers(len(labels)))
+                 for _ in range(layout.n_boxes)]  # fmt: skip
+        boxes = [None if i is None else digits[i] for i in picks]
+        truth = np.array([10 if i is None else int(labels[i]) for i in picks])
+        strip, quads = make_strip(boxes, layout=layout, distortion=distortion, dpi=dpi, rng=rng)
+        (x0, y0), (x1, y1) = quads.reshape(-1, 2).min(axis=0), quads.reshape(-1, 2).max(axis=0)
+        grid = IDGrid(quads, 0, float(distortion.skew), (x0, y0, x1, y1), 1.0)
+        cells = clean_cells(strip, grid)
+        read.append((cells, classifier.predict(cells.inputs), truth))
+    return read
+
+
+def with_wall_odds(odds: tuple[float, ...], wall: float) -> tuple[float, ...]:
+    """A box's reading odds with the wall readings' share set to ``wall``.
+
+    The readings are the box as cleaned, maybe without its dots, then each of those
+    with the line given back (:func:`idreader.cells._finish`).
+
+    Examples
+    --------
+    >>> with_wall_odds((1.0, 0.5, 1.0, 0.5), 0.25)
+    (1.0, 0.5, 0.25, 0.125)
+    >>> with_wall_odds((1.0, 0.5), 0.25)
+    (1.0, 0.5)
+    """
+    from idreader.cell_split import SPECK_ODDS, WALL_ODDS
+
+    if odds == (1.0, SPECK_ODDS, WALL_ODDS, SPECK_ODDS * WALL_ODDS):
+        return (1.0, SPECK_ODDS, wall, SPECK_ODDS * wall)
+    if odds == (1.0, WALL_ODDS):
+        return (1.0, wall)
+    return odds
+
+
+def resolve_with(cells, probs: np.ndarray, wall: float) -> np.ndarray:
+    """:meth:`idreader.cells.Cells.resolve` with the wall readings' odds set to ``wall``."""
+    from idreader.cells import Cells
+
+    alternatives = tuple(
+        replace(alt, odds=with_wall_odds(alt.odds, wall)) for alt in cells.alternatives
+    )
+    return Cells(cells.images, cells.ink, alternatives).resolve(probs)[0]
+
+
+def odds_rows(read, values: tuple[float, ...]) -> list[OddsRow]:
+    """Resolve every strip's boxes with each wall odds value and count what reads right."""
+    rows = []
+    for wall in values:
+        boxes = right = sure_wrong = strips_right = 0
+        for cells, probs, truth in read:
+            resolved = resolve_with(cells, probs, wall)
+            wrong = resolved.argmax(axis=1) != truth
+            boxes += len(truth)
+            right += int((~wrong).sum())
+            sure_wrong += int((wrong & (resolved.max(axis=1) >= 0.99)).sum())
+            strips_right += not wrong.any()
+        rows.append(OddsRow(wall, boxes, right, sure_wrong, strips_right))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    p.add_argument("--strips", type=int, default=1500)
+    p.add_argument("--seed", type=int, default=77, help="rendering seed")
+    p.add_argument("--mix", choices=sorted(MIXES), default="crossing")
+    p.add_argument("--odds", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0, 2.0])
+    args = p.parse_args(argv)
+    _, val = train_val_split(load_mnist(args.data_dir), n_val=5000, seed=0)
+    read = read_strips(val.images, val.labels, args.strips,
+                       rng=np.random.default_rng(args.seed), mix=MIXES[args.mix])  # fmt: skip
+    walls = sum(with_wall_odds(alt.odds, 0.0) != alt.odds
+                for cells, _, _ in read for alt in cells.alternatives)  # fmt: skip
+    print(f"{args.mix}: {args.strips} strips, {sum(len(t) for *_, t in read)} boxes, "
+          f"{walls} with wall readings")  # fmt: skip
+    for row in odds_rows(read, tuple(args.odds)):
+        print(f"wall odds {row.odds:g}: boxes right {100 * row.right / row.boxes:.2f} % "
+              f"({row.boxes - row.right} wrong, {row.sure_wrong} at 0.99 or more), "
+              f"strips right {row.strips_right}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
