@@ -572,7 +572,7 @@ def _digit_mask(box: _Box, main: int, owned: np.ndarray) -> tuple[np.ndarray, np
     Joining keeps the separate strokes of a 4, 5 or 7. A dot beside the digit (no
     longer than 3.5 times its half-thickness) may be a stroke cut short, such as the
     bar of a 7 written as a blob, or a speck: the reader weighs both readings
-    (:func:`idreader.cell_split.dot_weights`).
+    (:func:`idreader.cell_split.prior_weights`).
     """
     stats, side = box.stats, box.side
     area = stats[:, cv2.CC_STAT_AREA]
