@@ -142,7 +142,10 @@ def prior_weights(probs: np.ndarray, odds: tuple[float, ...]) -> np.ndarray:
     When all read the same class, the other readings do not matter and the first (as
     cleaned) stands: dropping or adding ink can make a digit read more surely, and that
     is no evidence for the change. When they differ, each reading scores its prior
-    ``odds`` against the first times its top digit probability, normalised to sum to 1.
+    ``odds`` against the first times its top probability, normalised to sum to 1. The
+    blank class counts: a box read surely as blank one way and surely as a digit the
+    other is in doubt, not the digit's (unlike a cut of two touching digits, which are
+    known to be two digits, :func:`cut_weights`).
 
     Parameters
     ----------
@@ -169,6 +172,6 @@ def prior_weights(probs: np.ndarray, odds: tuple[float, ...]) -> np.ndarray:
     classes = probs[:, 0].argmax(axis=-1)
     if (classes == classes[0]).all():
         return np.eye(len(probs))[0]
-    top = np.maximum(probs[:, 0, :BLANK].max(axis=-1), 1e-12)
+    top = np.maximum(probs[:, 0].max(axis=-1), 1e-12)
     weights = np.asarray(odds, np.float64) * top
     return weights / weights.sum()

@@ -152,6 +152,18 @@ def test_readings_that_differ_are_weighed_by_their_odds_and_clarity():
     np.testing.assert_array_equal(prior_weights(probs, odds), [1.0, 0.0, 0.0, 0.0])
 
 
+def test_a_sure_blank_against_a_sure_digit_is_in_doubt():
+    # A box read as blank as cleaned and as a "1" with a wall's line given back: were
+    # only digit probabilities weighed, the blank reading's (0.001) would hand the box
+    # to the "1" at 0.99, a digit nobody wrote, unflagged.
+    probs = np.full((2, 1, 11), 0.0001)
+    probs[0, 0, 10], probs[0, 0, 1] = 0.99, 0.001
+    probs[1, 0, 1] = 0.995
+    w = prior_weights(probs, (1.0, WALL_ODDS))
+    np.testing.assert_allclose(w, np.array([0.99, 0.995]) / 1.985)
+    assert (w @ probs[:, 0]).max() < 0.6
+
+
 def test_resolve_without_alternatives_is_the_model_output():
     cells = Cells(np.zeros((2, 28, 28), np.float32), np.zeros(2, np.float32))
     probs = np.eye(11, dtype=np.float32)[[3, 10]]
