@@ -103,6 +103,14 @@ def jitter_quads(quads: np.ndarray, *, rng: np.random.Generator, amount: float) 
     return (quads + rng.uniform(-amount, amount, quads.shape) * side).astype(np.float32)
 
 
+def strip_grid(quads: np.ndarray, skew: float):
+    """The upright :class:`idreader.grid.IDGrid` of a rendered strip's box corners."""
+    from idreader.grid import IDGrid
+
+    (x0, y0), (x1, y1) = quads.reshape(-1, 2).min(axis=0), quads.reshape(-1, 2).max(axis=0)
+    return IDGrid(quads, 0, float(skew), (x0, y0, x1, y1), 1.0)
+
+
 def strip_cells(
     digits: np.ndarray,
     labels: np.ndarray,
@@ -131,7 +139,6 @@ def strip_cells(
     ...                  source="x")  # doctest: +SKIP
     """
     from idreader.cells import clean_cells
-    from idreader.grid import IDGrid
     from idreader.synth import make_strip
 
     images, targets = [], []
@@ -153,10 +160,7 @@ def strip_cells(
                 box_targets.append(one_hot(labels[i : i + 1])[0])
         strip, quads = make_strip(boxes, layout=layout, distortion=distortion, dpi=dpi, rng=rng)
         quads = jitter_quads(quads, rng=rng, amount=float(rng.uniform(0.0, 0.06)))
-        x0, y0 = quads.reshape(-1, 2).min(axis=0)
-        x1, y1 = quads.reshape(-1, 2).max(axis=0)
-        grid = IDGrid(quads, 0, float(distortion.skew), (x0, y0, x1, y1), 1.0)
-        images.append(clean_cells(strip, grid).images)
+        images.append(clean_cells(strip, strip_grid(quads, distortion.skew)).images)
         targets.extend(box_targets)
     out_images = np.concatenate(images) if images else np.zeros((0, 28, 28), np.float32)
     out_targets = np.asarray(targets, np.float32).reshape(-1, 11)

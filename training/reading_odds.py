@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .cells_data import StripMix, random_conditions
+from .cells_data import StripMix, random_conditions, strip_grid
 from .data import DEFAULT_DATA_DIR, load_mnist, train_val_split
 
 #: Strip mixes: the training caches' usual one, and every strip's digits pushed across
@@ -47,7 +47,6 @@ def read_strips(digits, labels, n_strips: int, *, rng: np.random.Generator, mix:
     """
     from idreader.cells import clean_cells
     from idreader.classifier import DigitClassifier
-    from idreader.grid import IDGrid
     from idreader.synth import make_strip
 
     classifier = DigitClassifier(threads=1)
@@ -59,9 +58,7 @@ def read_strips(digits, labels, n_strips: int, *, rng: np.random.Generator, mix:
         boxes = [None if i is None else digits[i] for i in picks]
         truth = np.array([10 if i is None else int(labels[i]) for i in picks])
         strip, quads = make_strip(boxes, layout=layout, distortion=distortion, dpi=dpi, rng=rng)
-        (x0, y0), (x1, y1) = quads.reshape(-1, 2).min(axis=0), quads.reshape(-1, 2).max(axis=0)
-        grid = IDGrid(quads, 0, float(distortion.skew), (x0, y0, x1, y1), 1.0)
-        cells = clean_cells(strip, grid)
+        cells = clean_cells(strip, strip_grid(quads, distortion.skew))
         read.append((cells, classifier.predict(cells.inputs), truth))
     return read
 
