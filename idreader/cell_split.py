@@ -9,7 +9,8 @@ bottom through as little ink as possible, near the wall and at offsets from it;
 the reader then averages each box's probabilities over the cuts by those weights, so
 a pair whose cut is in doubt comes out less confident instead of confidently wrong.
 :func:`prior_weights` does the same for one box read in several ways (without the dots
-beside its digit, with a stroke its wall may hide), from prior odds.
+beside its digit, with a stroke its wall may hide, an empty box with the pieces of a
+broken digit put together), from prior odds.
 """
 
 from __future__ import annotations
@@ -133,11 +134,15 @@ SPECK_ODDS = 0.5
 #: of it (the bar of a 7 drawn on the top line, the top of a 9's loop) rather than only
 #: the line: even.
 WALL_ODDS = 1.0
+#: Odds, before the model reads it, that pieces of ink in an otherwise empty box are a
+#: digit a threshold broke apart rather than specks: even.
+BROKEN_ODDS = 1.0
 
 
 def prior_weights(probs: np.ndarray, odds: tuple[float, ...]) -> np.ndarray:
     """How likely each reading of one box is: as cleaned, and in other ways (less its
-    dots, or with a stroke that lay on a wall given back).
+    dots, with a stroke that lay on a wall given back, or, for a box cleaned empty,
+    with the pieces of a broken digit joined up).
 
     When all read the same class, the other readings do not matter and the first (as
     cleaned) stands: dropping or adding ink can make a digit read more surely, and that

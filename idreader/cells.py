@@ -15,8 +15,9 @@ every box goes through the same recipe here, after the scan is cleaned up:
    (:func:`clean_cells` looks at the whole row for that), and two digits that touch
    across a wall are cut apart in several ways for the model to choose from
    (:class:`Alternatives`, :mod:`idreader.cell_split`), as is a digit with and
-   without a dot beside it, which may be a speck, and a digit that runs into a wall
-   with and without the line there, which may hide a stroke;
+   without a dot beside it, which may be a speck, a digit that runs into a wall
+   with and without the line there, which may hide a stroke, and a box whose only ink
+   is pieces a threshold may have broken off one digit, empty and with them joined up;
 4. normalise the ink to [0, 1] and place it MNIST-style.
 
 An empty box comes out as an all-zero image: the classifier learns "blank" from these.
@@ -32,7 +33,15 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from .cell_split import OFFSETS, SPECK_ODDS, WALL_ODDS, cut_weights, prior_weights, seam_sides
+from .cell_split import (
+    BROKEN_ODDS,
+    OFFSETS,
+    SPECK_ODDS,
+    WALL_ODDS,
+    cut_weights,
+    prior_weights,
+    seam_sides,
+)
 from .cell_walls import Unruled, remove_border_lines, wall_remnants
 
 if TYPE_CHECKING:
@@ -50,6 +59,10 @@ PAD_FRACTION = CROP_PAD / (1 + 2 * CROP_PAD)
 #: Smallest ink contrast (0-255) that counts as a stroke and as a stroke's core.
 MIN_LOW, MIN_HIGH = 22.0, 45.0
 
+#: Largest gap (fraction of the box side) between two pieces of a digit that a threshold
+#: broke apart (:func:`_broken_digit`): one or two pen strokes' width in a crop.
+BROKEN_GAP = 0.15
+
 #: One reading of a box: MNIST-style image, ink fraction, prior odds against the first.
 _Reading = tuple[np.ndarray, float, float]
 
@@ -60,8 +73,9 @@ class Alternatives:
 
     Two neighbouring boxes whose digits touch across their wall, in several cuts
     (:func:`idreader.cell_split.cut_weights`), or one box as cleaned and without the
-    dots beside its digit, or with the strokes that lay on its walls given back
-    (``odds``, :func:`idreader.cell_split.prior_weights`).
+    dots beside its digit, or with the strokes that lay on its walls given back, or
+    empty and with the pieces of a broken digit joined up (``odds``,
+    :func:`idreader.cell_split.prior_weights`).
 
     Attributes
     ----------
@@ -76,7 +90,8 @@ class Alternatives:
         float32 (k, len(boxes)): the ink fractions that go with them.
     odds : tuple of float
         One box's readings: the prior odds of each against the first
-        (:data:`idreader.cell_split.SPECK_ODDS`, :data:`idreader.cell_split.WALL_ODDS`);
+        (:data:`idreader.cell_split.SPECK_ODDS`, :data:`idreader.cell_split.WALL_ODDS`,
+        :data:`idreader.cell_split.BROKEN_ODDS`);
         empty for the cuts of a touching pair.
     """
 
@@ -636,8 +651,13 @@ def _extent(mask: np.ndarray) -> int:
 def _is_dot(mask: np.ndarray) -> bool:
     """Whether ink (a non-empty mask) is a dot: no longer than 3.5 times its half-thickness
     (a stroke is several times longer than it is thick, even a short piece of one)."""
-    half = float(cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 3).max())
-    return _extent(mask) <= 3.5 * half
+    return _extent(mask) <= 1.75 * _thickness(mask)
+
+
+def _thickness(mask: np.ndarray) -> float:
+    """Twice the largest distance from a pixel of ``mask`` to its edge: the width of
+    its thickest part."""
+    return 2 * float(cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 3).max())
 
 
 def _finish(
@@ -649,7 +669,8 @@ def _finish(
     The first reading is the box as cleaned. When dots joined its digit
     (:func:`_digit_mask`), the same without them follows; when the digit runs into a
     wall, each of those again with the line's pixels there given back
-    (:func:`_wall_strokes`).
+    (:func:`_wall_strokes`). A box without a digit is empty, and also read with pieces
+    that may be one broken apart, joined up (:func:`_broken_digit`).
     ``cut`` (component, bool mask of this box's side) is two digits run together across
     a wall (:func:`_touching_pairs`): this box keeps the component's part on its side,
     and the cuts are the box's readings (only the first reading is made).
@@ -659,7 +680,13 @@ def _finish(
         owned[cut[0]] = True
     main = _main_part(box, owned)
     if main is None:
-        return [(np.zeros((28, 28), np.float32), 0.0, 1.0)]
+        empty = (np.zeros((28, 28), np.float32), 0.0, 1.0)
+        joined = None if cut is not None else _broken_digit(box, owned)
+        if joined is None:
+            return [empty]
+        h, w = joined.shape
+        fraction = float(joined[box.pad : h - box.pad, box.pad : w - box.pad].mean())
+        return [empty, (to_mnist(joined.astype(np.float32)), fraction, BROKEN_ODDS)]
     keep, dots = _digit_mask(box, main, owned)
     if cut is not None:
         keep &= cut[1] | (box.labels != cut[0])
@@ -675,6 +702,75 @@ def _finish(
     if hidden.any():
         variants += [(ink | hidden, odds * WALL_ODDS) for ink, odds in variants]
     return [(*_render(box, ink), odds) for ink, odds in variants]
+
+
+def _broken_digit(box: _Box, owned: np.ndarray) -> np.ndarray | None:
+    """Pieces of ink in a box without a digit that may be one broken apart, joined up
+    again (bool, crop shape), or None.
+
+    A faint digit on a binarised (fax-like) scan can come apart into dots and dashes,
+    none of them big enough to be a digit (:func:`_main_part`): cleaned, the box is
+    empty and reads blank with certainty, and an ID whose last digit that was reads as
+    a shorter one. So owned pieces that reach into the box's core (off its edges, where
+    what is left of a wall lies), each no further than :data:`BROKEN_GAP` of the box from
+    the next, are read together as well when there are two or more of them and they
+    span 30 % of the box, as a digit does (:data:`idreader.cell_split.BROKEN_ODDS`).
+    The model reads scattered dots as specks, so the pieces are joined by strokes as
+    thick as they are (:func:`_join_pieces`).
+    """
+    h, w = box.labels.shape
+    depth = box.pad + max(3, round(0.1 * box.side))
+    core = np.zeros((h, w), bool)
+    core[depth : h - depth, depth : w - depth] = True
+    pieces = owned & (np.bincount(box.labels[core], minlength=len(owned)) > 0)
+    pieces[0] = False
+    ink = pieces[box.labels] & box.near_box
+    if np.count_nonzero(pieces) < 2:
+        return None
+    reach = 2 * max(1, round(BROKEN_GAP * box.side / 2)) + 1
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
+    n, groups = cv2.connectedComponents(cv2.dilate(ink.astype(np.uint8), disc))
+    largest = int(np.argmax(np.bincount(groups[ink], minlength=n)))
+    group = ink & (groups == largest)
+    if len(np.unique(box.labels[group])) < 2 or _extent(group) < 0.3 * box.side:
+        return None
+    return _join_pieces(group, box.labels)
+
+
+def _join_pieces(ink: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``ink`` (bool) with its pieces (``labels``) joined by the shortest straight strokes
+    that connect them all (a minimum spanning tree over the pieces' nearest points), as
+    thick as the pieces' median thickness.
+
+    Examples
+    --------
+    >>> ink = np.zeros((20, 9), bool); ink[2:6, 3:6] = ink[11:15, 3:6] = True
+    >>> labels = np.where(ink, np.arange(20)[:, None] // 10 + 1, 0)
+    >>> joined = _join_pieces(ink, labels)
+    >>> bool(joined[8, 4]), bool(joined[8, 0])
+    (True, False)
+    """
+    points = [np.argwhere(ink & (labels == i)) for i in np.unique(labels[ink])]
+    k = len(points)
+    gaps = np.full((k, k), np.inf)
+    ends: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    for a in range(k):
+        for b in range(a + 1, k):
+            d = np.linalg.norm(points[a][:, None] - points[b][None], axis=2)
+            i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+            gaps[a, b] = gaps[b, a] = d[i, j]
+            ends[a, b] = ends[b, a] = points[a][i], points[b][j]
+    thickness = [_thickness(ink & (labels == labels[tuple(p[0])])) for p in points]
+    width = max(1, int(round(float(np.median(thickness)))))
+    out = ink.astype(np.uint8)
+    joined = [0]
+    while len(joined) < k:
+        edges = ((a, b) for a in joined for b in range(k) if b not in joined)
+        a, b = min(edges, key=gaps.__getitem__)
+        (y0, x0), (y1, x1) = ends[a, b]
+        cv2.line(out, (int(x0), int(y0)), (int(x1), int(y1)), 1, width)
+        joined.append(b)
+    return out.astype(bool)
 
 
 def _wall_strokes(box: _Box, keep: np.ndarray) -> np.ndarray:
@@ -920,8 +1016,9 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
     seen together: ink that reaches from one box into another goes to one of them
     (:func:`_owned`), and two digits run together across a wall are cut apart there
     (:func:`_touching_pairs`, :meth:`Cells.resolve`). A box whose digit has dots
-    beside it is also read without them, and one whose digit runs into a wall with the
-    line there given back (:class:`Alternatives`).
+    beside it is also read without them, one whose digit runs into a wall with the
+    line there given back, and an empty box with pieces of ink that may be a digit
+    broken apart with those joined up (:class:`Alternatives`).
 
     Parameters
     ----------

@@ -3,6 +3,8 @@ beside it or a stroke hidden in a wall: the readings, their weights, and the rea
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -216,7 +218,7 @@ def test_wall_odds_of_zero_read_as_if_no_wall_were_given_back(mnist, monkeypatch
     # training/reading_odds.py chooses WALL_ODDS by resolving the same readings with
     # other odds; at 0 the wall readings must weigh nothing, as if never made.
     import idreader.cells as cells_module
-    from training.reading_odds import MIXES, read_strips, resolve_with, with_wall_odds
+    from training.reading_odds import MIXES, has_wall_readings, read_strips, resolve_with
 
     images, labels = mnist
 
@@ -225,10 +227,27 @@ def test_wall_odds_of_zero_read_as_if_no_wall_were_given_back(mnist, monkeypatch
         return read_strips(images, labels, 6, rng=rng, mix=MIXES["crossing"])
 
     read = strips()
-    walls = [a for c, _, _ in read for a in c.alternatives if with_wall_odds(a.odds, 0.0) != a.odds]
+    walls = [a for c, _, _ in read for a in c.alternatives if has_wall_readings(a)]
     assert len(walls) >= 3
     monkeypatch.setattr(cells_module, "_wall_strokes", lambda box, keep: np.zeros_like(keep))
     for (cells, probs, truth), (plain, plain_probs, same) in zip(read, strips(), strict=True):
         np.testing.assert_array_equal(truth, same)
         expected, _ = plain.resolve(plain_probs)
         np.testing.assert_allclose(resolve_with(cells, probs, 0.0), expected, atol=1e-6)
+
+
+def test_an_empty_box_read_with_its_pieces_joined_has_no_wall_reading():
+    # a broken digit's reading has the odds of a wall reading (both even), but the box
+    # as cleaned is empty: training/reading_odds.py must leave its odds alone
+    from idreader.cell_split import BROKEN_ODDS, WALL_ODDS
+    from training.reading_odds import has_wall_readings, resolve_with
+
+    images = np.zeros((2, 1, 28, 28), np.float32)
+    images[1, 0, 4:24, 13:15] = 1.0
+    broken = Alternatives((0,), images, np.array([[0.0], [0.02]], np.float32), (1.0, BROKEN_ODDS))
+    wall = replace(broken, images=images[::-1].copy(), odds=(1.0, WALL_ODDS))
+    assert not has_wall_readings(broken) and has_wall_readings(wall)
+    probs = np.eye(11)[[10, 10, 1]] * 0.9 + 0.01
+    for alt, weighed in ((broken, 0.5), (wall, 0.0)):
+        cells = Cells(images[0].copy(), np.zeros(1, np.float32), (alt,))
+        assert resolve_with(cells, probs, 0.0)[0, 1] == pytest.approx(weighed * 0.91, abs=0.01)

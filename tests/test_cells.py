@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from idreader.assemble import assemble
-from idreader.cell_split import OFFSETS, SPECK_ODDS, WALL_ODDS
+from idreader.cell_split import BROKEN_ODDS, OFFSETS, SPECK_ODDS, WALL_ODDS
 from idreader.cell_walls import remove_border_lines
 from idreader.cells import (
     CROP_PAD,
@@ -796,3 +796,67 @@ def test_a_speck_on_the_top_wall_of_an_empty_box_is_blank():
     cells = _clean_row("speck_on_the_top_wall")
     assert float(cells.images[5].max()) == 0.0 and cells.ink[5] == 0.0
     assert (cells.ink[:5] > 0.1).all()
+
+
+def _one_box(crop: np.ndarray) -> Cells:
+    """``clean_cells`` on a crop of :func:`_crop` as a grid of its one box."""
+    a, b = PAD, PAD + CROP_SIDE
+    return clean_cells(crop, _grid(np.array([[[a, a], [b, a], [b, b], [a, b]]], np.float32)))
+
+
+def _dots(crop: np.ndarray, points: list[tuple[int, int]], radius: int = 2) -> np.ndarray:
+    for x, y in points:
+        cv2.circle(crop, _at(x, y), radius, 20, -1)
+    return crop
+
+
+def test_a_digit_in_pieces_is_read_joined_up_beside_the_empty_box():
+    # a "1" a threshold broke into dots: no piece is a digit, so the box is empty as
+    # cleaned; the pieces, joined by strokes as thick as they are, are a second reading
+    cells = _one_box(_dots(_crop(), [(28, 10), (27, 20), (26, 30), (25, 40), (24, 48)]))
+    assert float(cells.images[0].max()) == 0.0 and cells.ink[0] == 0.0
+    (alt,) = cells.alternatives
+    assert alt.boxes == (0,) and alt.odds == (1.0, BROKEN_ODDS)
+    assert float(alt.images[0, 0].max()) == 0.0 and alt.ink[0, 0] == 0.0
+    joined = alt.images[1, 0] > 0.5
+    # one stroke, top to bottom of the 20-pixel box, a few pixels wide
+    assert cv2.connectedComponents(joined.astype(np.uint8))[0] == 2
+    rows = np.flatnonzero(joined.any(axis=1))
+    assert np.ptp(rows) + 1 >= 19 and joined.any(axis=1)[rows[0] : rows[-1] + 1].all()
+    assert 0 < _width(alt.images[1, 0]) <= 8
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        [(28, 28)],  # one speck
+        [(12, 12), (44, 44)],  # two, far apart
+        [(24, 26), (31, 26)],  # close together, but spanning a fifth of the box
+        [(10, 3), (22, 3), (34, 3), (46, 3)],  # along the top wall, off the box's core
+    ],
+)
+def test_specks_that_cannot_be_a_digit_leave_the_box_blank(points):
+    cells = _one_box(_dots(_crop(walls=3), points))
+    assert float(cells.images[0].max()) == 0.0 and cells.alternatives == ()
+
+
+@pytest.mark.parametrize(
+    ("name", "box", "truth"), [("one_in_dots", 4, 1), ("three_in_pieces", 4, 3)]
+)
+def test_a_faint_digit_a_threshold_broke_apart_is_in_doubt(name, box, truth):
+    # "binarised", seed 18, pages 45 and 4: a faint 1 came out as four dots and a faint
+    # 3 as four arcs. Cleaned, the box was empty and read blank at 1.000 (those pages
+    # were flagged for a blank inside the ID; the same box at the ID's end would have
+    # read as a shorter ID, unflagged). Joined up, the pieces read as the digit, and
+    # the box is in doubt between it and blank.
+    cells = _clean_row(name)
+    assert float(cells.images[box].max()) == 0.0
+    (alt,) = [a for a in cells.alternatives if a.boxes == (box,)]
+    assert alt.odds == (1.0, BROKEN_ODDS)
+    clf = DigitClassifier(threads=1)
+    assert clf.predict(alt.images[1, :]).argmax() == truth
+    resolved, _ = cells.resolve(clf.predict(cells.inputs))
+    assert 0.3 < resolved[box, truth] < 0.7
+    assert resolved[box].argsort()[-2:].tolist() in ([truth, 10], [10, truth])
+    reading = assemble(resolved)
+    assert reading.flagged and "ambiguous_digit" in reading.reasons

@@ -85,12 +85,20 @@ def with_wall_odds(odds: tuple[float, ...], wall: float) -> tuple[float, ...]:
     return odds
 
 
+def has_wall_readings(alt) -> bool:
+    """Whether one of :class:`idreader.cells.Alternatives` reads a box with a line given
+    back. An empty box read with the pieces of a broken digit joined up has the same
+    odds as one read with a line given back, but nothing as its first reading."""
+    return bool(alt.images[0].any()) and with_wall_odds(alt.odds, 0.0) != alt.odds
+
+
 def resolve_with(cells, probs: np.ndarray, wall: float) -> np.ndarray:
     """:meth:`idreader.cells.Cells.resolve` with the wall readings' odds set to ``wall``."""
     from idreader.cells import Cells
 
     alternatives = tuple(
-        replace(alt, odds=with_wall_odds(alt.odds, wall)) for alt in cells.alternatives
+        replace(alt, odds=with_wall_odds(alt.odds, wall)) if has_wall_readings(alt) else alt
+        for alt in cells.alternatives
     )
     return Cells(cells.images, cells.ink, alternatives).resolve(probs)[0]
 
@@ -122,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     _, val = train_val_split(load_mnist(args.data_dir), n_val=5000, seed=0)
     read = read_strips(val.images, val.labels, args.strips,
                        rng=np.random.default_rng(args.seed), mix=MIXES[args.mix])  # fmt: skip
-    walls = sum(with_wall_odds(alt.odds, 0.0) != alt.odds
-                for cells, _, _ in read for alt in cells.alternatives)  # fmt: skip
+    walls = sum(has_wall_readings(alt) for cells, _, _ in read for alt in cells.alternatives)
     print(f"{args.mix}: {args.strips} strips, {sum(len(t) for *_, t in read)} boxes, "
           f"{walls} with wall readings")  # fmt: skip
     for row in odds_rows(read, tuple(args.odds)):
