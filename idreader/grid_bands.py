@@ -272,14 +272,44 @@ def band_cells(
 
     # the search rows above stop short of a sloping rule's drift; the boxes do not
     box_height = bottom.y - top.y - (top.thickness + bottom.thickness) / 2
+
+    def meets_a_rule(x: int) -> bool:
+        """Ink at ``x`` meets the top or the bottom rule, as a wall does and a letter's
+        stem does not."""
+        rows = walls[1][ya + 1 : yb, max(0, x - 2) : x + 3].any(axis=1)
+        return len(rows) > 0 and bool(rows[0] or rows[-1])
+
     row = _longest_chain(boxes, box_height)
-    row = _extend([(x, w) for _, _, x, w in row], worn_wall, solid_wall, ruling, is_box)
+    row = _trim([(x, w) for _, _, x, w in row], solid_wall, meets_a_rule)
+    row = _extend(row, worn_wall, solid_wall, ruling, is_box)
     cells = []
     for x, w in row:
         # top and bottom from the rules at this box (they may slope a little)
         y = top.at(x + w / 2) + top.thickness / 2 + 0.5
         cells.append((float(x), y, float(w), bottom.at(x + w / 2) - bottom.thickness / 2 - 0.5 - y))
     return cells
+
+
+def _trim(row: list[tuple[int, int]], solid_wall, meets_a_rule) -> list[tuple[int, int]]:
+    """Drop end boxes whose outer wall is a letter's stem.
+
+    The label cell's text ("Student number") stands in the row's band, and a stem as
+    tall as three quarters of the band counts as a wall (:func:`_band_walls`: a worn
+    line may fill no more). When a stem happens to lie a box's width before the first
+    wall, the label cell's end passes for one more box. A stem is not solid and stops
+    short of both rules; a wall meets its rules, and a worn one keeps at least one of
+    its ends in all but a few cases (requiring both ends, or ink from rule to rule,
+    cut worn rows short).
+    """
+
+    def stem(x: int) -> bool:
+        return not solid_wall(x) and not meets_a_rule(x)
+
+    while len(row) > MIN_ROW and stem(row[0][0] - 1):
+        row = row[1:]
+    while len(row) > MIN_ROW and stem(row[-1][0] + row[-1][1]):
+        row = row[:-1]
+    return row
 
 
 def _extend(

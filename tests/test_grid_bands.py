@@ -112,3 +112,15 @@ def test_a_table_row_goes_on_to_a_ruling_but_not_to_a_letter(worn, stem):
     rows = find_box_rows(_table_ink(worn=worn, stem=stem))
     assert len(rows) == 1
     assert len(rows[0]) == 8 and rows[0][0, 0] == pytest.approx(211.0, abs=1.0)
+
+
+def test_a_letter_stem_a_box_before_the_row_is_not_a_wall():
+    # regression (robustness suite, "perspective 1 %", seed 13, page 18, and six more
+    # table pages at seeds 13 to 18): the "b" of "Student number" stood in the label
+    # cell a box's width before the first wall, unbroken over four fifths of the row:
+    # enough to count as a wall, so the row began with a ninth box in the label cell.
+    # A wall is solid or meets a rule, even worn; the stem stops short of both rules.
+    ink = _table_ink()
+    ink[305:329, 178:180] = 255
+    (row,) = find_box_rows(ink)
+    assert len(row) == 8 and row[0, 0] == pytest.approx(211.0, abs=1.0)
