@@ -679,20 +679,17 @@ def _finish(
     if cut is not None:
         owned[cut[0]] = True
     main = _main_part(box, owned)
+    empty = (np.zeros((28, 28), np.float32), 0.0, 1.0)
     if main is None:
-        empty = (np.zeros((28, 28), np.float32), 0.0, 1.0)
         joined = None if cut is not None else _broken_digit(box, owned)
         if joined is None:
             return [empty]
-        h, w = joined.shape
-        fraction = float(joined[box.pad : h - box.pad, box.pad : w - box.pad].mean())
-        return [empty, (to_mnist(joined.astype(np.float32)), fraction, BROKEN_ODDS)]
+        image = to_mnist(joined.astype(np.float32))
+        return [empty, (image, _ink_fraction(box, joined), BROKEN_ODDS)]
     keep, dots = _digit_mask(box, main, owned)
     if cut is not None:
         keep &= cut[1] | (box.labels != cut[0])
-        if not keep.any():
-            return [(np.zeros((28, 28), np.float32), 0.0, 1.0)]
-        return [(*_render(box, keep), 1.0)]
+        return [(*_render(box, keep), 1.0) if keep.any() else empty]
     # Each doubt doubles the readings, with its odds: the dots are specks (the main
     # component is never a dot, so some ink is left), a wall hides a stroke.
     variants = [(keep, 1.0)]
@@ -724,9 +721,9 @@ def _broken_digit(box: _Box, owned: np.ndarray) -> np.ndarray | None:
     core[depth : h - depth, depth : w - depth] = True
     pieces = owned & (np.bincount(box.labels[core], minlength=len(owned)) > 0)
     pieces[0] = False
-    ink = pieces[box.labels] & box.near_box
     if np.count_nonzero(pieces) < 2:
         return None
+    ink = pieces[box.labels] & box.near_box
     reach = 2 * max(1, round(BROKEN_GAP * box.side / 2)) + 1
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
     n, groups = cv2.connectedComponents(cv2.dilate(ink.astype(np.uint8), disc))
@@ -750,7 +747,8 @@ def _join_pieces(ink: np.ndarray, labels: np.ndarray) -> np.ndarray:
     >>> bool(joined[8, 4]), bool(joined[8, 0])
     (True, False)
     """
-    points = [np.argwhere(ink & (labels == i)) for i in np.unique(labels[ink])]
+    masks = [ink & (labels == i) for i in np.unique(labels[ink])]
+    points = [np.argwhere(m) for m in masks]
     k = len(points)
     gaps = np.full((k, k), np.inf)
     ends: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
@@ -760,8 +758,7 @@ def _join_pieces(ink: np.ndarray, labels: np.ndarray) -> np.ndarray:
             i, j = np.unravel_index(int(np.argmin(d)), d.shape)
             gaps[a, b] = gaps[b, a] = d[i, j]
             ends[a, b] = ends[b, a] = points[a][i], points[b][j]
-    thickness = [_thickness(ink & (labels == labels[tuple(p[0])])) for p in points]
-    width = max(1, int(round(float(np.median(thickness)))))
+    width = max(1, int(round(float(np.median([_thickness(m) for m in masks])))))
     out = ink.astype(np.uint8)
     joined = [0]
     while len(joined) < k:
@@ -800,15 +797,18 @@ def _wall_strokes(box: _Box, keep: np.ndarray) -> np.ndarray:
 
 def _render(box: _Box, keep: np.ndarray) -> tuple[np.ndarray, float]:
     """The MNIST-style image of the kept ink of a box, and its ink fraction."""
-    h, w = keep.shape
-    pad = box.pad
-    ink_fraction = float(keep[pad : h - pad, pad : w - pad].mean())
     # Anti-aliased edges: include the soft rim of kept strokes, scale the core to 1.
     rim = cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     level = float(np.percentile(box.contrast[keep], 90))
     low = box.low
     soft = np.clip((box.contrast - 0.5 * low) / max(level - 0.5 * low, 1.0), 0.0, 1.0) * rim
-    return to_mnist(soft), ink_fraction
+    return to_mnist(soft), _ink_fraction(box, keep)
+
+
+def _ink_fraction(box: _Box, keep: np.ndarray) -> float:
+    """The fraction of the box interior that the kept ink (bool, crop shape) covers."""
+    h, w = keep.shape
+    return float(keep[box.pad : h - box.pad, box.pad : w - box.pad].mean())
 
 
 def _touching_pairs(
