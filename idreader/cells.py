@@ -63,8 +63,9 @@ MIN_LOW, MIN_HIGH = 22.0, 45.0
 #: broke apart (:func:`_broken_digit`): one or two pen strokes' width in a crop.
 BROKEN_GAP = 0.15
 
-#: One reading of a box: MNIST-style image, ink fraction, prior odds against the first.
-_Reading = tuple[np.ndarray, float, float]
+#: One reading of a box: MNIST-style image, ink fraction, prior odds against the first,
+#: and whether a line was given back to make it (:func:`_wall_strokes`).
+_Reading = tuple[np.ndarray, float, float, bool]
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,16 @@ class Alternatives:
         (:data:`idreader.cell_split.SPECK_ODDS`, :data:`idreader.cell_split.WALL_ODDS`,
         :data:`idreader.cell_split.BROKEN_ODDS`);
         empty for the cuts of a touching pair.
+    walls : tuple of bool
+        Which of those readings have a line given back (:data:`idreader.cell_split.WALL_ODDS`
+        is in their odds); empty for the cuts of a touching pair.
     """
 
     boxes: tuple[int, ...]
     images: np.ndarray
     ink: np.ndarray
     odds: tuple[float, ...] = ()
+    walls: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -664,7 +669,7 @@ def _finish(
     box: _Box, given: np.ndarray | None, cut: tuple[int, np.ndarray] | None = None
 ) -> list[_Reading]:
     """The readings of a segmented box (see :func:`_owned`): MNIST-style image, ink
-    fraction and prior odds against the first reading.
+    fraction, prior odds against the first reading and whether a line was given back.
 
     The first reading is the box as cleaned. When dots joined its digit
     (:func:`_digit_mask`), the same without them follows; when the digit runs into a
@@ -679,26 +684,26 @@ def _finish(
     if cut is not None:
         owned[cut[0]] = True
     main = _main_part(box, owned)
-    empty = (np.zeros((28, 28), np.float32), 0.0, 1.0)
+    empty = (np.zeros((28, 28), np.float32), 0.0, 1.0, False)
     if main is None:
         joined = None if cut is not None else _broken_digit(box, owned)
         if joined is None:
             return [empty]
         image = to_mnist(joined.astype(np.float32))
-        return [empty, (image, _ink_fraction(box, joined), BROKEN_ODDS)]
+        return [empty, (image, _ink_fraction(box, joined), BROKEN_ODDS, False)]
     keep, dots = _digit_mask(box, main, owned)
     if cut is not None:
         keep &= cut[1] | (box.labels != cut[0])
-        return [(*_render(box, keep), 1.0) if keep.any() else empty]
+        return [(*_render(box, keep), 1.0, False) if keep.any() else empty]
     # Each doubt doubles the readings, with its odds: the dots are specks (the main
     # component is never a dot, so some ink is left), a wall hides a stroke.
-    variants = [(keep, 1.0)]
+    variants = [(keep, 1.0, False)]
     if dots.any():
-        variants.append((keep & ~dots, SPECK_ODDS))
+        variants.append((keep & ~dots, SPECK_ODDS, False))
     hidden = _wall_strokes(box, keep)
     if hidden.any():
-        variants += [(ink | hidden, odds * WALL_ODDS) for ink, odds in variants]
-    return [(*_render(box, ink), odds) for ink, odds in variants]
+        variants += [(ink | hidden, odds * WALL_ODDS, True) for ink, odds, _ in variants]
+    return [(*_render(box, ink), odds, walled) for ink, odds, walled in variants]
 
 
 def _broken_digit(box: _Box, owned: np.ndarray) -> np.ndarray | None:
@@ -772,27 +777,63 @@ def _join_pieces(ink: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def _wall_strokes(box: _Box, keep: np.ndarray) -> np.ndarray:
     """The line pixels erased along each wall between the first and last place the kept
-    ink touches it (bool, crop shape).
+    ink touches it, and the ink beyond the wall that the stroke there led to (bool,
+    crop shape).
 
     A stroke drawn on a ruled line is erased with the line: the bar of a 7 on the top
     line leaves a "1", the top of a 9's loop on it leaves a "4", and the model reads
     what is left with confidence. Ink cannot tell such a stroke from the line under it,
     but the digit's strokes that end on the line mark where one may lie: between them.
-    Given back, the line there is the stroke (a closed loop, a bar); the reader weighs
-    that reading against the box as cleaned (:data:`idreader.cell_split.WALL_ODDS`).
+    A stroke can also leave the line on its far side, as the base of a 2 pushed down
+    runs along the bottom line and ends below it: cut off from the digit with the line,
+    that end lies outside the box and would be dropped. Ink beyond the wall, in no other
+    box, that touches the line within the box's length marks one end of such a stroke
+    too, and comes back with it. Given back, the line there is the stroke (a closed
+    loop, a bar); the reader weighs that reading against the box as cleaned
+    (:data:`idreader.cell_split.WALL_ODDS`).
     """
-    touch = cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    touch &= box.walls > 0
+    touch = _grown(keep) & (box.walls > 0)
+    loose = _beyond_walls(box, keep)
+    reach = _grown(loose) & (box.walls > 0)
     hidden = np.zeros_like(keep)
+    h, w = keep.shape
     for wall in np.unique(box.walls[touch]):
         erased = box.walls == wall
         # bottom and top walls run along rows, the right and left ones along columns
         along = 0 if wall <= 2 else 1
-        at = np.flatnonzero((touch & erased).any(axis=along))
+        inside = np.zeros(erased.shape[1 - along], bool)
+        inside[box.pad : (w, h)[along] - box.pad] = True
+        ends = (touch & erased).any(axis=along) | ((reach & erased).any(axis=along) & inside)
+        at = np.flatnonzero(ends)
         span = np.zeros(erased.shape[1 - along], bool)
         span[at[0] : at[-1] + 1] = True
-        hidden |= erased & (span[None, :] if along == 0 else span[:, None])
+        line = erased & (span[None, :] if along == 0 else span[:, None])
+        ends_beyond = np.unique(box.labels[_grown(line) & loose])
+        hidden |= line | (np.isin(box.labels, ends_beyond[ends_beyond > 0]) & loose)
     return hidden
+
+
+def _grown(mask: np.ndarray) -> np.ndarray:
+    """``mask`` (bool) and the pixels touching it (8-way)."""
+    return cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+
+def _beyond_walls(box: _Box, keep: np.ndarray) -> np.ndarray:
+    """Strokes not kept that lie mostly outside the box and outside every other box
+    (bool, crop shape): above or below the row, or past its end. Dots are left out: a
+    speck just past the line is no stroke's end."""
+    labels = box.labels
+    area = box.stats[:, cv2.CC_STAT_AREA]
+    near = np.bincount(labels[box.near_box], minlength=len(area))
+    elsewhere = np.bincount(labels[box.others > 0], minlength=len(area))
+    # (a component of a bridge alone has no ink, :func:`_components`)
+    out = (area > 0) & (near < 0.5 * area) & (elsewhere < 0.5 * area)
+    out[0] = False
+    out[np.unique(labels[keep])] = False
+    for i in np.flatnonzero(out):
+        x, y, w, h = box.stats[i, :4]
+        out[i] = not _is_dot(labels[y : y + h, x : x + w] == i)
+    return out[labels]
 
 
 def _render(box: _Box, keep: np.ndarray) -> tuple[np.ndarray, float]:
@@ -1005,7 +1046,7 @@ def clean_cell(crop: np.ndarray, *, pad_fraction: float | None = None) -> tuple[
         pad_fraction = PAD_FRACTION
     h, w = np.shape(crop)[:2]
     neighbours = _row_neighbours((h, w), int(round(pad_fraction * max(h, w))))
-    image, ink, _ = _finish(_segment(_ink(crop, pad_fraction), neighbours), None)[0]
+    image, ink, _, _ = _finish(_segment(_ink(crop, pad_fraction), neighbours), None)[0]
     return image, ink
 
 
@@ -1080,10 +1121,10 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
         alternatives.append(Alternatives((a, a + 1), cut_images, cut_ink))
     for i, readings in enumerate(results):
         if len(readings) > 1:
-            each = np.array([[image] for image, _, _ in readings], np.float32)
-            fractions = np.array([[fraction] for _, fraction, _ in readings], np.float32)
-            odds = tuple(prior for _, _, prior in readings)
-            alternatives.append(Alternatives((i,), each, fractions, odds))
+            each = np.array([[r[0]] for r in readings], np.float32)
+            fractions = np.array([[r[1]] for r in readings], np.float32)
+            odds, walls = tuple(r[2] for r in readings), tuple(r[3] for r in readings)
+            alternatives.append(Alternatives((i,), each, fractions, odds, walls))
     images = np.stack([r[0][0] for r in results]).astype(np.float32)
     ink = np.array([r[0][1] for r in results], np.float32)
     return Cells(images=images, ink=ink, alternatives=tuple(alternatives))

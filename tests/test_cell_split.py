@@ -236,16 +236,17 @@ def test_wall_odds_of_zero_read_as_if_no_wall_were_given_back(mnist, monkeypatch
         np.testing.assert_allclose(resolve_with(cells, probs, 0.0), expected, atol=1e-6)
 
 
-def test_an_empty_box_read_with_its_pieces_joined_has_no_wall_reading():
-    # a broken digit's reading has the odds of a wall reading (both even), but the box
-    # as cleaned is empty: training/reading_odds.py must leave its odds alone
+def test_only_readings_with_a_line_given_back_take_other_wall_odds():
+    # a broken digit's reading has the odds of a wall reading (both even):
+    # training/reading_odds.py must tell them apart by what made them, not by the odds
     from idreader.cell_split import BROKEN_ODDS, WALL_ODDS
     from training.reading_odds import has_wall_readings, resolve_with
 
     images = np.zeros((2, 1, 28, 28), np.float32)
     images[1, 0, 4:24, 13:15] = 1.0
-    broken = Alternatives((0,), images, np.array([[0.0], [0.02]], np.float32), (1.0, BROKEN_ODDS))
-    wall = replace(broken, images=images[::-1].copy(), odds=(1.0, WALL_ODDS))
+    ink = np.array([[0.0], [0.02]], np.float32)
+    broken = Alternatives((0,), images, ink, (1.0, BROKEN_ODDS), (False, False))
+    wall = replace(broken, odds=(1.0, WALL_ODDS), walls=(False, True))
     assert not has_wall_readings(broken) and has_wall_readings(wall)
     probs = np.eye(11)[[10, 10, 1]] * 0.9 + 0.01
     for alt, weighed in ((broken, 0.5), (wall, 0.0)):

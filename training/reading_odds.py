@@ -63,33 +63,27 @@ def read_strips(digits, labels, n_strips: int, *, rng: np.random.Generator, mix:
     return read
 
 
-def with_wall_odds(odds: tuple[float, ...], wall: float) -> tuple[float, ...]:
-    """A box's reading odds with the wall readings' share set to ``wall``.
-
-    The readings are the box as cleaned, maybe without its dots, then each of those
-    with the line given back (:func:`idreader.cells._finish`).
+def with_wall_odds(
+    odds: tuple[float, ...], walls: tuple[bool, ...], wall: float
+) -> tuple[float, ...]:
+    """A box's reading odds with the wall readings' share (``walls``: which readings have
+    a line given back, :class:`idreader.cells.Alternatives`) set to ``wall``.
 
     Examples
     --------
-    >>> with_wall_odds((1.0, 0.5, 1.0, 0.5), 0.25)
+    >>> with_wall_odds((1.0, 0.5, 1.0, 0.5), (False, False, True, True), 0.25)
     (1.0, 0.5, 0.25, 0.125)
-    >>> with_wall_odds((1.0, 0.5), 0.25)
+    >>> with_wall_odds((1.0, 0.5), (False, False), 0.25)
     (1.0, 0.5)
     """
-    from idreader.cell_split import SPECK_ODDS, WALL_ODDS
+    from idreader.cell_split import WALL_ODDS
 
-    if odds == (1.0, SPECK_ODDS, WALL_ODDS, SPECK_ODDS * WALL_ODDS):
-        return (1.0, SPECK_ODDS, wall, SPECK_ODDS * wall)
-    if odds == (1.0, WALL_ODDS):
-        return (1.0, wall)
-    return odds
+    return tuple(o * wall / WALL_ODDS if w else o for o, w in zip(odds, walls, strict=True))
 
 
 def has_wall_readings(alt) -> bool:
-    """Whether one of :class:`idreader.cells.Alternatives` reads a box with a line given
-    back. An empty box read with the pieces of a broken digit joined up has the same
-    odds as one read with a line given back, but nothing as its first reading."""
-    return bool(alt.images[0].any()) and with_wall_odds(alt.odds, 0.0) != alt.odds
+    """Whether one of :class:`idreader.cells.Alternatives` reads a box with a line given back."""
+    return any(alt.walls)
 
 
 def resolve_with(cells, probs: np.ndarray, wall: float) -> np.ndarray:
@@ -97,7 +91,9 @@ def resolve_with(cells, probs: np.ndarray, wall: float) -> np.ndarray:
     from idreader.cells import Cells
 
     alternatives = tuple(
-        replace(alt, odds=with_wall_odds(alt.odds, wall)) if has_wall_readings(alt) else alt
+        replace(alt, odds=with_wall_odds(alt.odds, alt.walls, wall))
+        if has_wall_readings(alt)
+        else alt
         for alt in cells.alternatives
     )
     return Cells(cells.images, cells.ink, alternatives).resolve(probs)[0]
