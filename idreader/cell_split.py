@@ -134,15 +134,15 @@ SPECK_ODDS = 0.5
 #: of it (the bar of a 7 drawn on the top line, the top of a 9's loop) rather than only
 #: the line: even.
 WALL_ODDS = 1.0
-#: Odds, before the model reads it, that pieces of ink in an otherwise empty box are a
-#: digit a threshold broke apart rather than specks: even.
+#: Odds, before the model reads it, that pieces of ink too small to be a digit or to join
+#: one are (part of) a digit a threshold broke apart rather than specks: even.
 BROKEN_ODDS = 1.0
 
 
 def prior_weights(probs: np.ndarray, odds: tuple[float, ...]) -> np.ndarray:
     """How likely each reading of one box is: as cleaned, and in other ways (less its
-    dots, with a stroke that lay on a wall given back, or, for a box cleaned empty,
-    with the pieces of a broken digit joined up).
+    dots, with a stroke that lay on a wall given back, or with the pieces of a broken
+    digit joined up).
 
     When all read the same class, the other readings do not matter and the first (as
     cleaned) stands: dropping or adding ink can make a digit read more surely, and that

@@ -16,8 +16,8 @@ every box goes through the same recipe here, after the scan is cleaned up:
    across a wall are cut apart in several ways for the model to choose from
    (:class:`Alternatives`, :mod:`idreader.cell_split`), as is a digit with and
    without a dot beside it, which may be a speck, a digit that runs into a wall
-   with and without the line there, which may hide a stroke, and a box whose only ink
-   is pieces a threshold may have broken off one digit, empty and with them joined up;
+   with and without the line there, which may hide a stroke, and a box with pieces a
+   threshold may have broken off one digit, with and without them joined up;
 4. normalise the ink to [0, 1] and place it MNIST-style.
 
 An empty box comes out as an all-zero image: the classifier learns "blank" from these.
@@ -75,7 +75,7 @@ class Alternatives:
     Two neighbouring boxes whose digits touch across their wall, in several cuts
     (:func:`idreader.cell_split.cut_weights`), or one box as cleaned and without the
     dots beside its digit, or with the strokes that lay on its walls given back, or
-    empty and with the pieces of a broken digit joined up (``odds``,
+    with the pieces of a broken digit joined up (``odds``,
     :func:`idreader.cell_split.prior_weights`).
 
     Attributes
@@ -674,8 +674,9 @@ def _finish(
     The first reading is the box as cleaned. When dots joined its digit
     (:func:`_digit_mask`), the same without them follows; when the digit runs into a
     wall, each of those again with the line's pixels there given back
-    (:func:`_wall_strokes`). A box without a digit is empty, and also read with pieces
-    that may be one broken apart, joined up (:func:`_broken_digit`).
+    (:func:`_wall_strokes`). A box without a digit is empty. Pieces that may be a
+    digit broken apart are also read joined up, to the digit if there is one
+    (:func:`_broken_digit`).
     ``cut`` (component, bool mask of this box's side) is two digits run together across
     a wall (:func:`_touching_pairs`): this box keeps the component's part on its side,
     and the cuts are the box's readings (only the first reading is made).
@@ -689,8 +690,7 @@ def _finish(
         joined = None if cut is not None else _broken_digit(box, owned)
         if joined is None:
             return [empty]
-        image = to_mnist(joined.astype(np.float32))
-        return [empty, (image, _ink_fraction(box, joined), BROKEN_ODDS, False)]
+        return [empty, (*_render(box, *joined), BROKEN_ODDS, False)]
     keep, dots = _digit_mask(box, main, owned)
     if cut is not None:
         keep &= cut[1] | (box.labels != cut[0])
@@ -703,22 +703,32 @@ def _finish(
     hidden = _wall_strokes(box, keep)
     if hidden.any():
         variants += [(ink | hidden, odds * WALL_ODDS, True) for ink, odds, _ in variants]
-    return [(*_render(box, ink), odds, walled) for ink, odds, walled in variants]
+    readings = [(*_render(box, ink), odds, walled) for ink, odds, walled in variants]
+    joined = _broken_digit(box, owned, keep)
+    if joined is not None:
+        readings.append((*_render(box, *joined), BROKEN_ODDS, False))
+    return readings
 
 
-def _broken_digit(box: _Box, owned: np.ndarray) -> np.ndarray | None:
-    """Pieces of ink in a box without a digit that may be one broken apart, joined up
-    again (bool, crop shape), or None.
+def _broken_digit(
+    box: _Box, owned: np.ndarray, digit: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Pieces of ink that may be a digit a threshold broke apart, and the strokes that
+    join them up (bool, crop shape each), or None.
 
-    A faint digit on a binarised (fax-like) scan can come apart into dots and dashes,
-    none of them big enough to be a digit (:func:`_main_part`): cleaned, the box is
-    empty and reads blank with certainty, and an ID whose last digit that was reads as
-    a shorter one. So owned pieces that reach into the box's core (off its edges, where
-    what is left of a wall lies), each no further than :data:`BROKEN_GAP` of the box from
-    the next, are read together as well when there are two or more of them and they
-    span 30 % of the box, as a digit does (:data:`idreader.cell_split.BROKEN_ODDS`).
-    The model reads scattered dots as specks, so the pieces are joined by strokes as
-    thick as they are (:func:`_join_pieces`).
+    A faint digit on a binarised (fax-like) scan can come apart into dots and dashes.
+    In a box without a digit none of them is big enough to be one (:func:`_main_part`):
+    cleaned, the box is empty and reads blank with certainty, and an ID whose last digit
+    that was reads as a shorter one. In a box with a digit (``digit``: its kept ink),
+    what came apart from it is too small to join it and is dropped: a 5 without its bar
+    reads 2. So owned pieces that reach into the box's core (off its edges, where what
+    is left of a wall lies), each no further than :data:`BROKEN_GAP` of the box from the
+    next or from the digit, are read together, with the digit, as well when there are
+    two or more of them and all the ink spans 30 % of the box, as a digit does
+    (:data:`idreader.cell_split.BROKEN_ODDS`; one speck beside a digit is common, and
+    not read). The model reads scattered dots as specks, so the pieces are joined by
+    strokes as thick as they are (:func:`_join_pieces`), drawn at full ink where the
+    scan has none.
     """
     h, w = box.labels.shape
     depth = box.pad + max(3, round(0.1 * box.side))
@@ -726,17 +736,21 @@ def _broken_digit(box: _Box, owned: np.ndarray) -> np.ndarray | None:
     core[depth : h - depth, depth : w - depth] = True
     pieces = owned & (np.bincount(box.labels[core], minlength=len(owned)) > 0)
     pieces[0] = False
+    if digit is not None:
+        pieces[np.unique(box.labels[digit])] = False
     if np.count_nonzero(pieces) < 2:
         return None
     ink = pieces[box.labels] & box.near_box
+    both = ink if digit is None else ink | digit
     reach = 2 * max(1, round(BROKEN_GAP * box.side / 2)) + 1
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
-    n, groups = cv2.connectedComponents(cv2.dilate(ink.astype(np.uint8), disc))
-    largest = int(np.argmax(np.bincount(groups[ink], minlength=n)))
-    group = ink & (groups == largest)
-    if len(np.unique(box.labels[group])) < 2 or _extent(group) < 0.3 * box.side:
+    n, groups = cv2.connectedComponents(cv2.dilate(both.astype(np.uint8), disc))
+    seed = ink if digit is None else digit
+    largest = int(np.argmax(np.bincount(groups[seed], minlength=n)))
+    group = both & (groups == largest)
+    if len(np.unique(box.labels[group & ink])) < 2 or _extent(group) < 0.3 * box.side:
         return None
-    return _join_pieces(group, box.labels)
+    return group, _join_pieces(group, box.labels) & ~group
 
 
 def _join_pieces(ink: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -836,14 +850,19 @@ def _beyond_walls(box: _Box, keep: np.ndarray) -> np.ndarray:
     return out[labels]
 
 
-def _render(box: _Box, keep: np.ndarray) -> tuple[np.ndarray, float]:
-    """The MNIST-style image of the kept ink of a box, and its ink fraction."""
+def _render(
+    box: _Box, keep: np.ndarray, drawn: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """The MNIST-style image of the kept ink of a box, and its ink fraction; ``drawn``
+    (bool, or None) are strokes added where the scan has none, at full ink."""
     # Anti-aliased edges: include the soft rim of kept strokes, scale the core to 1.
-    rim = cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    rim = _grown(keep)
     level = float(np.percentile(box.contrast[keep], 90))
     low = box.low
     soft = np.clip((box.contrast - 0.5 * low) / max(level - 0.5 * low, 1.0), 0.0, 1.0) * rim
-    return to_mnist(soft), _ink_fraction(box, keep)
+    if drawn is None:
+        return to_mnist(soft), _ink_fraction(box, keep)
+    return to_mnist(np.maximum(soft, drawn)), _ink_fraction(box, keep | drawn)
 
 
 def _ink_fraction(box: _Box, keep: np.ndarray) -> float:

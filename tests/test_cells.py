@@ -871,6 +871,46 @@ def test_a_digit_in_pieces_is_read_joined_up_beside_the_empty_box():
 
 
 @pytest.mark.parametrize(
+    ("points", "joined"),
+    [
+        ([(14, 8), (21, 8)], True),  # a bar broken into dots, close to the stem's top
+        ([(14, 8)], False),  # one speck
+        ([(8, 30), (48, 30)], False),  # two, each a third of a box from the stem
+    ],
+)
+def test_pieces_beside_a_digit_are_also_read_joined_to_it(points, joined):
+    # a "7" whose bar a threshold broke into dots: too small to join the stem, they
+    # were dropped and the box read 1
+    crop = _crop(walls=3)
+    cv2.line(crop, _at(28, 8), _at(26, 48), 20, 3)
+    cells = _one_box(_dots(crop, points))
+    assert _width(cells.images[0]) <= 4
+    if not joined:
+        assert cells.alternatives == ()
+        return
+    (alt,) = cells.alternatives
+    assert alt.odds == (1.0, BROKEN_ODDS) and alt.walls == (False, False)
+    np.testing.assert_array_equal(alt.images[0, 0], cells.images[0])
+    bar = alt.images[1, 0] > 0.5
+    # the dots, joined to each other and to the stem, make one piece twice as wide
+    assert cv2.connectedComponents(bar.astype(np.uint8))[0] == 2 and _width(alt.images[1, 0]) >= 8
+
+
+def test_a_faint_five_whose_bar_came_apart_is_read_with_it():
+    # "binarised", seed 15, page 67: a faint 5 whose bar and top a threshold broke into
+    # dashes, each too small to join the rest. Without them it read 2 (0.69); joined
+    # up, it reads 5, and the box comes out 5, in doubt.
+    cells = _clean_row("five_in_pieces")
+    (alt,) = [a for a in cells.alternatives if a.boxes == (3,)]
+    assert alt.odds == (1.0, BROKEN_ODDS)
+    clf = DigitClassifier(threads=1)
+    assert clf.predict(alt.images[:, 0]).argmax(axis=1).tolist() == [2, 5]
+    resolved, _ = cells.resolve(clf.predict(cells.inputs))
+    assert resolved[3].argmax() == 5 and resolved[3].max() < 0.9
+    assert assemble(resolved).flagged
+
+
+@pytest.mark.parametrize(
     "points",
     [
         [(28, 28)],  # one speck
