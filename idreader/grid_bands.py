@@ -30,6 +30,9 @@ SOLID_FRACTION = 0.97
 RULE_COVER = 0.6
 #: Rows need at least this many boxes to be reported as a candidate grid.
 MIN_ROW = 3
+#: Band heights searched for rows of boxes, in units of :func:`grid_rules.scale`
+#: (about 3 to 20 mm on an A4 page).
+BAND_HEIGHT = (1.2, 8.0)
 #: A band's height may change by this fraction along it (rules not quite parallel).
 PARALLEL = 0.15
 #: Width / height of a roughly square box, as ID boxes are (a marks table's are wider).
@@ -125,6 +128,9 @@ def _crossing_rules(
     Pieces of a worn rule at one height count together; handwriting lined up with a
     neighbour's gives runs that stop short of the band's ends, or thick ones, or ones
     not parallel to the band's rules, or ones merged into them, which do not count.
+    Nor does a run closer to either rule than the lowest row of boxes is tall
+    (:data:`BAND_HEIGHT`): it divides no two rows. The flat bases of heavy digits can
+    line up across a row from wall to wall, just above its bottom rule.
     """
     x0, x1 = max(top.x0, bottom.x0), min(top.x1, bottom.x1)
     thickest = 1.5 * max(top.thickness, bottom.thickness) + 1
@@ -136,6 +142,13 @@ def _crossing_rules(
     def depth(r: Rule) -> float:
         """Rows below the top rule, at the piece's middle (free of the band's slope)."""
         return r.y - top.at((r.x0 + r.x1) / 2)
+
+    def divides(r: Rule) -> bool:
+        """Whether a row of boxes fits on either side of the piece."""
+        middle = (r.x0 + r.x1) / 2
+        return min(depth(r), bottom.at(middle) - r.y) >= lowest
+
+    lowest = BAND_HEIGHT[0] * scale(lines)
 
     # Pieces of one worn line lie within half a line's width of each other; handwriting
     # strokes in neighbouring boxes lie a few rows apart.
@@ -150,6 +163,7 @@ def _crossing_rules(
             and r.thickness <= thickest
             and clear_of(r, top)
             and clear_of(r, bottom)
+            and divides(r)
         ),
         key=depth,
     )
@@ -442,9 +456,9 @@ def find_box_rows(ink: np.ndarray) -> list[np.ndarray]:
     for i, top in enumerate(rules):
         for j in range(i + 1, len(rules)):
             gap = rules[j].y - top.y
-            if gap > 8 * k:
+            if gap > BAND_HEIGHT[1] * k:
                 break
-            if gap < 1.2 * k:
+            if gap < BAND_HEIGHT[0] * k:
                 continue
             cells = band_cells(walls, lines, top, rules[j], rules[i + 1 : j])
             if len(cells) >= MIN_ROW:

@@ -124,3 +124,21 @@ def test_a_letter_stem_a_box_before_the_row_is_not_a_wall():
     ink[305:329, 178:180] = 255
     (row,) = find_box_rows(ink)
     assert len(row) == 8 and row[0, 0] == pytest.approx(211.0, abs=1.0)
+
+
+def test_digit_bases_lined_up_above_the_bottom_rule_do_not_split_the_row():
+    # regression (robustness suite, seed 20, page 20, in 20 of its 27 rows, clean
+    # included): the flat bases of heavy digits (two 2s, a 5) in a row of 4 joined boxes
+    # lay at one height a few pixels above the bottom rule, from wall to wall: taken for
+    # a table rule between two stacked rows, it left only a band too low for square
+    # boxes, and the page had no grid. No row of boxes fits between it and the rule.
+    ink = np.zeros((1169, 827), np.uint8)
+    for y in (260, 291):
+        ink[y : y + 2, 213:343] = 255
+    for x in (213, 245, 276, 307, 341):
+        ink[260:293, x : x + 2] = 255
+    for x0, x1 in ((217, 243), (243, 274), (280, 305), (310, 337)):
+        ink[281:284, x0:x1] = 255
+    ink[266:281, 240:243] = ink[266:281, 300:303] = 255  # the strokes the bases end
+    heights = [row[:, 3].tolist() for row in find_box_rows(ink) if len(row) == 4]
+    assert [28.0] * 4 in heights
