@@ -398,8 +398,7 @@ def _segment(
     crossed = np.zeros(n, bool)
     crossed[labels[lines.crossings]] = True
     if slanting:
-        beside = cv2.dilate(lines.slants.astype(np.uint8), np.ones((3, 3), np.uint8))
-        crossed[labels[beside.astype(bool)]] = True
+        crossed[labels[_grown(lines.slants)]] = True
     side = min(h, w) - 2 * pad
     extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
     candidate = (
@@ -463,7 +462,7 @@ def _strokes_beside(boxes: list[_Box], matrices: list[np.ndarray], i: int) -> np
     :func:`_segment`). Returns bool, crop shape.
     """
     seen = _carried(boxes, matrices, i, lambda j: _reaching(boxes[j], i))
-    return cv2.dilate(seen.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return _grown(seen)
 
 
 def _carried(
@@ -807,9 +806,11 @@ def _wall_strokes(box: _Box, keep: np.ndarray) -> np.ndarray:
     (:data:`idreader.cell_split.WALL_ODDS`).
     """
     touch = _grown(keep) & (box.walls > 0)
+    hidden = np.zeros_like(keep)
+    if not touch.any():
+        return hidden
     loose = _beyond_walls(box, keep)
     reach = _grown(loose) & (box.walls > 0)
-    hidden = np.zeros_like(keep)
     h, w = keep.shape
     for wall in np.unique(box.walls[touch]):
         erased = box.walls == wall
@@ -823,7 +824,7 @@ def _wall_strokes(box: _Box, keep: np.ndarray) -> np.ndarray:
         span[at[0] : at[-1] + 1] = True
         line = erased & (span[None, :] if along == 0 else span[:, None])
         ends_beyond = np.unique(box.labels[_grown(line) & loose])
-        hidden |= line | (np.isin(box.labels, ends_beyond[ends_beyond > 0]) & loose)
+        hidden |= line | (np.isin(box.labels, ends_beyond) & loose)
     return hidden
 
 

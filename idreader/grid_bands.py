@@ -143,12 +143,11 @@ def _crossing_rules(
         """Rows below the top rule, at the piece's middle (free of the band's slope)."""
         return r.y - top.at((r.x0 + r.x1) / 2)
 
+    lowest = BAND_HEIGHT[0] * scale(lines)
+
     def divides(r: Rule) -> bool:
         """Whether a row of boxes fits on either side of the piece."""
-        middle = (r.x0 + r.x1) / 2
-        return min(depth(r), bottom.at(middle) - r.y) >= lowest
-
-    lowest = BAND_HEIGHT[0] * scale(lines)
+        return min(depth(r), bottom.at((r.x0 + r.x1) / 2) - r.y) >= lowest
 
     # Pieces of one worn line lie within half a line's width of each other; handwriting
     # strokes in neighbouring boxes lie a few rows apart.

@@ -91,10 +91,7 @@ def resolve_with(cells, probs: np.ndarray, wall: float) -> np.ndarray:
     from idreader.cells import Cells
 
     alternatives = tuple(
-        replace(alt, odds=with_wall_odds(alt.odds, alt.walls, wall))
-        if has_wall_readings(alt)
-        else alt
-        for alt in cells.alternatives
+        replace(alt, odds=with_wall_odds(alt.odds, alt.walls, wall)) for alt in cells.alternatives
     )
     return Cells(cells.images, cells.ink, alternatives).resolve(probs)[0]
 
