@@ -10,7 +10,8 @@ the reader then averages each box's probabilities over the cuts by those weights
 a pair whose cut is in doubt comes out less confident instead of confidently wrong.
 :func:`prior_weights` does the same for one box read in several ways (without the dots
 beside its digit, with a stroke its wall may hide, an empty box with the pieces of a
-broken digit put together), from prior odds.
+broken digit put together, with the strokes a digit pushed out of the row left out
+there), from prior odds.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from .assemble import BLANK
 #: into the right-hand box), the wall itself first. A digit pushed across a wall
 #: reaches up to about a third of a box past it.
 OFFSETS = (0.0, -0.1, 0.1, -0.2, 0.2, -0.3, 0.3, -0.4, 0.4)
+#: How far apart (fraction of the box width) two cuts may be aimed when the digits of a
+#: pair overlap, the ink between them read as part of both.
+OVERLAP = 0.3
 #: How far (fraction of the box width) a cut may wander from where it is aimed.
 BAND = 0.1
 #: Cost of wandering one box width, in pixels of ink cut: ties go to the straight cut.
@@ -138,11 +142,16 @@ WALL_ODDS = 1.0
 #: one are (part of) a digit a threshold broke apart rather than specks: even.
 BROKEN_ODDS = 1.0
 
+#: Odds, before the model reads it, that a stroke outside the row beside a digit pushed
+#: out of it is part of the digit (the bar of a 5 written above the top line) rather
+#: than a mark: even.
+OUTSIDE_ODDS = 1.0
+
 
 def prior_weights(probs: np.ndarray, odds: tuple[float, ...]) -> np.ndarray:
     """How likely each reading of one box is: as cleaned, and in other ways (less its
-    dots, with a stroke that lay on a wall given back, or with the pieces of a broken
-    digit joined up).
+    dots, with a stroke that lay on a wall given back, with the pieces of a broken
+    digit joined up, or with strokes outside the row beside it).
 
     When all read the same class, the other readings do not matter and the first (as
     cleaned) stands: dropping or adding ink can make a digit read more surely, and that

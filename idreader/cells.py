@@ -17,7 +17,8 @@ every box goes through the same recipe here, after the scan is cleaned up:
    (:class:`Alternatives`, :mod:`idreader.cell_split`), as is a digit with and
    without a dot beside it, which may be a speck, a digit that runs into a wall
    with and without the line there, which may hide a stroke, and a box with pieces a
-   threshold may have broken off one digit, with and without them joined up;
+   threshold may have broken off one digit, with and without them joined up, and a
+   digit pushed out of the row with and without the strokes it left outside it;
 4. normalise the ink to [0, 1] and place it MNIST-style.
 
 An empty box comes out as an all-zero image: the classifier learns "blank" from these.
@@ -25,6 +26,7 @@ An empty box comes out as an all-zero image: the classifier learns "blank" from 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +38,8 @@ import numpy as np
 from .cell_split import (
     BROKEN_ODDS,
     OFFSETS,
+    OUTSIDE_ODDS,
+    OVERLAP,
     SPECK_ODDS,
     WALL_ODDS,
     cut_weights,
@@ -63,6 +67,10 @@ MIN_LOW, MIN_HIGH = 22.0, 45.0
 #: broke apart (:func:`_broken_digit`): one or two pen strokes' width in a crop.
 BROKEN_GAP = 0.15
 
+#: How far (fraction of the box side) from a digit that crosses the row's edge a stroke
+#: outside the row may lie to be read as part of it (:func:`_strokes_outside`).
+OUTSIDE_GAP = 0.2
+
 #: One reading of a box: MNIST-style image, ink fraction, prior odds against the first,
 #: and whether a line was given back to make it (:func:`_wall_strokes`).
 _Reading = tuple[np.ndarray, float, float, bool]
@@ -75,7 +83,8 @@ class Alternatives:
     Two neighbouring boxes whose digits touch across their wall, in several cuts
     (:func:`idreader.cell_split.cut_weights`), or one box as cleaned and without the
     dots beside its digit, or with the strokes that lay on its walls given back, or
-    with the pieces of a broken digit joined up (``odds``,
+    with the pieces of a broken digit joined up, or with the strokes outside the row
+    beside a digit pushed out of it (``odds``,
     :func:`idreader.cell_split.prior_weights`).
 
     Attributes
@@ -92,7 +101,7 @@ class Alternatives:
     odds : tuple of float
         One box's readings: the prior odds of each against the first
         (:data:`idreader.cell_split.SPECK_ODDS`, :data:`idreader.cell_split.WALL_ODDS`,
-        :data:`idreader.cell_split.BROKEN_ODDS`);
+        :data:`idreader.cell_split.BROKEN_ODDS`, :data:`idreader.cell_split.OUTSIDE_ODDS`);
         empty for the cuts of a touching pair.
     walls : tuple of bool
         Which of those readings have a line given back (:data:`idreader.cell_split.WALL_ODDS`
@@ -675,7 +684,8 @@ def _finish(
     wall, each of those again with the line's pixels there given back
     (:func:`_wall_strokes`). A box without a digit is empty. Pieces that may be a
     digit broken apart are also read joined up, to the digit if there is one
-    (:func:`_broken_digit`).
+    (:func:`_broken_digit`), and a digit that crosses the row's edge with the strokes
+    beside it outside the row (:func:`_strokes_outside`).
     ``cut`` (component, bool mask of this box's side) is two digits run together across
     a wall (:func:`_touching_pairs`): this box keeps the component's part on its side,
     and the cuts are the box's readings (only the first reading is made).
@@ -706,6 +716,9 @@ def _finish(
     joined = _broken_digit(box, owned, keep)
     if joined is not None:
         readings.append((*_render(box, *joined), BROKEN_ODDS, False))
+    outside = _strokes_outside(box, keep)
+    if outside.any():
+        readings.append((*_render(box, keep | outside), OUTSIDE_ODDS, False))
     return readings
 
 
@@ -828,6 +841,25 @@ def _wall_strokes(box: _Box, keep: np.ndarray) -> np.ndarray:
     return hidden
 
 
+def _strokes_outside(box: _Box, keep: np.ndarray) -> np.ndarray:
+    """Strokes outside the row, near a digit that crosses into it (bool, crop shape).
+
+    A digit pushed out of the row across its top or bottom wall keeps the strokes that
+    cross the line, but a stroke written apart from them lies wholly beyond it (the bar
+    of a 5 above the row): nobody's ink, dropped, and the 5 reads 6. When the kept ink
+    crosses a wall, strokes outside every box (:func:`_beyond_walls`) within
+    :data:`OUTSIDE_GAP` of it are read with it too
+    (:data:`idreader.cell_split.OUTSIDE_ODDS`).
+    """
+    if not box.crossed[np.unique(box.labels[keep])].any():
+        return np.zeros_like(keep)
+    loose = _beyond_walls(box, keep)
+    reach = 2 * max(1, round(OUTSIDE_GAP * box.side / 2)) + 1
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
+    near = cv2.dilate(keep.astype(np.uint8), disc).astype(bool)
+    return loose & np.isin(box.labels, box.labels[near & loose])
+
+
 def _grown(mask: np.ndarray) -> np.ndarray:
     """``mask`` (bool) and the pixels touching it (8-way)."""
     return cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
@@ -948,36 +980,49 @@ def _split(
     ``m`` maps the left crop to the right one. A cut left of the wall is found in the
     left crop and one right of it in the right crop, each of which sees the whole of
     its own box; it is carried into the other crop, beyond which lies the ground of the
-    box it was found in. Cuts that divide the stroke alike, but for a twentieth of it,
-    are one cut (the first one).
+    box it was found in. Two digits pushed toward each other can also overlap: no one
+    cut parts them, but two do, the right box's digit starting at the first and the
+    left box's ending at the second, the ink between them read in both boxes (at most
+    :data:`OVERLAP` of a box apart). Cuts that divide the stroke alike, but for a
+    twentieth of it, are one cut (the first one).
     """
     frames = ((left, m), (right, np.linalg.inv(m)))
     strokes = (left.labels == labels[0], right.labels == labels[1])
     total = int(strokes[0].sum() + strokes[1].sum())
-    cuts, divisions = [], []
+    # (aim, the left crop's side of the cut, the right crop's side), left to right
+    seams: list[tuple[float, np.ndarray, np.ndarray]] = []
     for k, (box, to_other) in enumerate(frames):
         h, w = box.labels.shape
         wall = float(w - box.pad if k == 0 else box.pad)
-        offsets = tuple(o for o in OFFSETS if (o <= 0) == (k == 0))
         other = frames[1 - k][0].labels.shape[::-1]
-        for side in seam_sides(strokes[k], wall, float(w - 2 * box.pad), offsets):
-            carried = cv2.warpPerspective(
-                side.astype(np.uint8), to_other, other, flags=cv2.INTER_NEAREST, borderValue=k
-            ).astype(bool)
-            ours, theirs = (side, carried) if k == 0 else (carried, side)
-            division = (strokes[0] & ours, strokes[1] & ~theirs)
-            if any(
-                int((d[0] ^ division[0]).sum() + (d[1] ^ division[1]).sum()) < 0.05 * total
-                for d in divisions
-            ):
-                continue
-            divisions.append(division)
-            cuts.append(
-                (
-                    _finish(left, given[0], (labels[0], ours))[0],
-                    _finish(right, given[1], (labels[1], ~theirs))[0],
-                )
+        for offset in (o for o in OFFSETS if (o <= 0) == (k == 0)):
+            for side in seam_sides(strokes[k], wall, float(w - 2 * box.pad), (offset,)):
+                carried = cv2.warpPerspective(
+                    side.astype(np.uint8), to_other, other, flags=cv2.INTER_NEAREST, borderValue=k
+                ).astype(bool)
+                seams.append((offset, *((side, carried) if k == 0 else (carried, side))))
+    # one cut (as proposed: the wall first), then the overlaps
+    pairs = [(i, i) for i in range(len(seams))]
+    pairs += [
+        (i, j)
+        for i, j in itertools.combinations(sorted(range(len(seams)), key=lambda i: seams[i][0]), 2)
+        if 0 < seams[j][0] - seams[i][0] <= OVERLAP
+    ]
+    cuts, divisions = [], []
+    for i, j in pairs:
+        division = (strokes[0] & seams[j][1], strokes[1] & ~seams[i][2])
+        if any(
+            int((d[0] ^ division[0]).sum() + (d[1] ^ division[1]).sum()) < 0.05 * total
+            for d in divisions
+        ):
+            continue
+        divisions.append(division)
+        cuts.append(
+            (
+                _finish(left, given[0], (labels[0], seams[j][1]))[0],
+                _finish(right, given[1], (labels[1], ~seams[i][2]))[0],
             )
+        )
     return cuts
 
 
@@ -1078,8 +1123,9 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
     (:func:`_owned`), and two digits run together across a wall are cut apart there
     (:func:`_touching_pairs`, :meth:`Cells.resolve`). A box whose digit has dots
     beside it is also read without them, one whose digit runs into a wall with the
-    line there given back, and an empty box with pieces of ink that may be a digit
-    broken apart with those joined up (:class:`Alternatives`).
+    line there given back, an empty box with pieces of ink that may be a digit
+    broken apart with those joined up, and a digit pushed out of the row with the
+    strokes beside it out there (:class:`Alternatives`).
 
     Parameters
     ----------

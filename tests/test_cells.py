@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from idreader import cells as cells_module
 from idreader.assemble import assemble
-from idreader.cell_split import BROKEN_ODDS, OFFSETS, SPECK_ODDS, WALL_ODDS
+from idreader.cell_split import BROKEN_ODDS, OFFSETS, OUTSIDE_ODDS, SPECK_ODDS, WALL_ODDS
 from idreader.cell_walls import remove_border_lines
 from idreader.cells import (
     CROP_PAD,
@@ -349,6 +350,67 @@ def test_a_stroke_the_cleaning_lost_comes_back_and_the_box_is_in_doubt(name, box
     assert sorted(resolved[box].argsort()[-2:].tolist()) == sorted(readings)
     assert resolved[box, readings[1]] > 0.3 and resolved[box].max() < 0.9
     assert assemble(resolved).flagged
+
+
+def _hook_and_bar(bar: tuple[int, int, int], *, hook_down: int = 0) -> np.ndarray:
+    """A box crop with a hook crossing the top line and a bar from ``bar`` (x0, x1, y in
+    box-interior pixels; y < 0 is above the row) that touches nothing."""
+    crop = _crop(walls=3)
+    hook = np.array([[12, -8], [12, 14], [30, 16], [36, 30], [26, 42], [10, 38]]) + [0, hook_down]
+    cv2.polylines(crop, [(hook + PAD).astype(np.int32)], False, 20, 3)
+    cv2.line(crop, _at(bar[0], bar[2]), _at(bar[1], bar[2]), 20, 3)
+    return crop
+
+
+def _top_width(image: np.ndarray) -> int:
+    """How wide the highest three rows of ink of an MNIST-style image run."""
+    rows = np.flatnonzero((image > 0.3).any(axis=1))
+    columns = np.flatnonzero((image[rows[0] : rows[0] + 3] > 0.3).any(axis=0))
+    return int(columns[-1] - columns[0] + 1)
+
+
+def test_a_stroke_above_the_row_beside_a_digit_pushed_out_of_it_is_read_with_it():
+    # The bar of a 5 written apart from its body, above the top line: nobody's ink. The
+    # box is read as cleaned, with the top line given back, and with the bar.
+    (alt,) = _one_box(_hook_and_bar((16, 38, -14))).alternatives
+    assert alt.odds == (1.0, WALL_ODDS, OUTSIDE_ODDS) and alt.walls == (False, True, False)
+    # the bar is the top of the digit now: its highest ink runs wider than the hook's tip
+    assert _top_width(alt.images[-1, 0]) > 2 * _top_width(alt.images[0, 0])
+    # a bar too far from the digit, or beside a digit that stays in the box, stays out
+    for crop in (_hook_and_bar((30, 50, -22)), _hook_and_bar((16, 38, -8), hook_down=12)):
+        assert [a.odds for a in _one_box(crop).alternatives] in ([], [(1.0, WALL_ODDS)])
+
+
+def test_a_five_pushed_above_the_row_is_read_with_its_bar():
+    # "digits crossing walls (push 30-45 %)", seed 11, page 83: a 5 pushed up, its body
+    # across the top line and its bar, written apart, above the row. Without the bar
+    # the box read 6 (0.82); with it, 5, and the box is in doubt between the two.
+    cells = _clean_row("five_above_the_row")
+    (alt,) = [a for a in cells.alternatives if a.boxes == (0,)]
+    assert alt.odds == (1.0, WALL_ODDS, OUTSIDE_ODDS)
+    clf = DigitClassifier(threads=1)
+    read = clf.predict(alt.images[:, 0]).argmax(axis=1)
+    assert read[0] == 6 and read[-1] == 5
+    resolved, _ = cells.resolve(clf.predict(cells.inputs))
+    assert resolved.argmax(axis=1).tolist() == [5, 9, 10, 10]
+    assert resolved[0].max() < 0.9 and assemble(resolved).flagged
+
+
+def test_digits_written_over_each_other_are_also_cut_twice(monkeypatch):
+    # "digits crossing walls (push 15-30 %)", seed 18, page 54: the 9 of box 4 pushed
+    # into the 8 of box 5, the two overlapping. Every single cut leaves one of them
+    # short (the 8 read 3); cut twice, each box keeping the ink between the cuts, both
+    # read right.
+    clf = DigitClassifier(threads=1)
+
+    def read(overlap: float) -> list[int]:
+        monkeypatch.setattr(cells_module, "OVERLAP", overlap)
+        cells = _clean_row("nine_over_an_eight")
+        return cells.resolve(clf.predict(cells.inputs))[0].argmax(axis=1).tolist()
+
+    truth = np.load(Path(__file__).parent / "data" / "nine_over_an_eight.npz")["truth"]
+    assert read(cells_module.OVERLAP) == truth.tolist() == [9, 5, 3, 2, 9, 8, 3, 7]
+    assert read(0.0)[5] == 3
 
 
 #: A handwritten "2" in box-interior pixels, its bottom stroke along row 50.
