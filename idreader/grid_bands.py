@@ -462,4 +462,43 @@ def find_box_rows(ink: np.ndarray) -> list[np.ndarray]:
             cells = band_cells(walls, lines, top, rules[j], rules[i + 1 : j])
             if len(cells) >= MIN_ROW:
                 rows.append(np.asarray(cells, np.float64))
-    return rows
+    return _join_row_pieces(rows)
+
+
+def _join_row_pieces(rows: list[np.ndarray]) -> list[np.ndarray]:
+    """Rows with the pieces of one row joined: boxes ``x, y, w, h`` (n, 4) each.
+
+    A digit that covers a stretch of a faint or worn rule breaks it in two, and each
+    piece pairs with the other rule into a band of its own: the row comes out as two
+    rows, which share a box or lie one pitch apart, at the same height and with boxes
+    of the same size and pitch (within a tenth). Only the longer piece would be read,
+    an ID without its first digits. Such pieces are one row.
+    """
+    rows = sorted(rows, key=lambda r: r[0, 0])
+    out: list[np.ndarray] = []
+    for row in rows:
+        for k, done in enumerate(out):
+            if _continues(done, row):
+                ahead = row[row[:, 0] > done[-1, 0] + 0.5 * done[-1, 2]]
+                out[k] = np.concatenate([done, ahead])
+                break
+        else:
+            out.append(row)
+    return out
+
+
+def _continues(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether row ``b`` (boxes ``x, y, w, h``) takes row ``a`` further right: same
+    height, box size and pitch within a tenth, its first box ``a``'s last one or the
+    one a pitch after it."""
+    if min(len(a), len(b)) < 2:
+        return False
+    size = a[:, 2:].mean(axis=0)
+    pitch = float(np.diff(a[:, 0]).mean())
+    same = (
+        np.all(np.abs(b[:, 2:].mean(axis=0) - size) <= 0.1 * size)
+        and abs(float(np.diff(b[:, 0]).mean()) - pitch) <= 0.1 * pitch
+        and abs(b[0, 1] - a[-1, 1]) <= 0.1 * size[1]
+    )
+    step = (b[0, 0] - a[-1, 0]) / pitch
+    return bool(same and min(abs(step), abs(step - 1)) <= 0.1 and b[-1, 0] > a[-1, 0])

@@ -294,6 +294,18 @@ def test_refined_side_agrees_with_the_row():
     np.testing.assert_allclose(refined[:, 2, 1], 109.5, atol=1.0)
 
 
+def test_a_row_broken_in_two_pieces_is_found_whole():
+    # regression (robustness suite, "faint lines (grey 200)", seed 20, page 97; a crop
+    # of it, tests/data), a wrong ID nobody flagged without an ID length: 14 boxes
+    # standing apart, whose rules digits over them broke in two; the row came out as
+    # two rows sharing a box, and the 11-box one was read.
+    data = np.load(Path(__file__).parent / "data" / "faint_row_in_two_pieces.npz")
+    grid = find_id_grid(data["image"])
+    assert grid is not None and grid.n_cells == 14
+    side = float(np.linalg.norm(data["quads"][:, 1] - data["quads"][:, 0], axis=1).mean())
+    assert float(np.abs(grid.cells - data["quads"]).mean()) < 0.1 * side
+
+
 def test_table_row_goes_on_past_a_wall_a_digit_covers():
     # regression (robustness suite, "faint lines (grey 200)", seed 13, page 30; the top
     # of that page, tests/data): a table row of 8 boxes drawn in light grey, a thick 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from idreader.grid_bands import _longest_chain, find_box_rows
+from idreader.grid_bands import _join_row_pieces, _longest_chain, find_box_rows
 
 # Page 1741: eight joined boxes of 79002558, cut by the strokes of the 7, 9, 0 and 2
 # into pieces of one width at irregular places: ten pieces outnumbered the eight boxes.
@@ -142,3 +142,22 @@ def test_digit_bases_lined_up_above_the_bottom_rule_do_not_split_the_row():
     ink[266:281, 240:243] = ink[266:281, 300:303] = 255  # the strokes the bases end
     heights = [row[:, 3].tolist() for row in find_box_rows(ink) if len(row) == 4]
     assert [28.0] * 4 in heights
+
+
+def _row(
+    x0: float, n: int, *, pitch: float = 41.0, y: float = 262.0, w: float = 35.0
+) -> np.ndarray:
+    return np.array([[x0 + pitch * k, y, w, 28.0] for k in range(n)])
+
+
+def test_pieces_of_one_row_are_joined():
+    # A faint row broken in two by digits over its rules: two bands, two rows that
+    # share a box (or lie a pitch apart), of one height, box size and pitch.
+    first, rest = _row(213.0, 4), _row(336.0, 11)
+    (joined,) = _join_row_pieces([rest, first])
+    np.testing.assert_allclose(joined[:, 0], 213.0 + 41.0 * np.arange(14))
+    (apart,) = _join_row_pieces([_row(213.0, 3), _row(336.0, 11)])
+    assert len(apart) == 14
+    # another row: lower down, of other boxes, or further on than a pitch
+    for other in (_row(336.0, 11, y=300.0), _row(336.0, 11, w=25.0), _row(418.0, 9)):
+        assert [len(r) for r in _join_row_pieces([first, other])] == [4, len(other)]
