@@ -332,12 +332,13 @@ def _extend(
 
     A further box needs ``worn_wall`` where its far wall should be and must pass
     ``is_box`` as a worn box; the row stops where its rules end. In a row of joined
-    boxes, a row that ends at a worn wall goes on (wear is a property of the scan:
-    past a solid end wall, e.g. the label cell's, a "worn wall" is a letter's stem),
-    and so does one whose further box has a far wall across 90 % of the band, which no
-    letter has (the row's end wall looks solid when a digit covers it), or a far wall
-    that is a line of the table the row sits in (``ruling``: it goes on past both
-    rules, which no letter does, however worn it is between them). Boxes that
+    boxes, the row goes on to a worn wall unless it ends at a solid line of the table
+    it sits in (``ruling``: one that goes on past both rules, as the label cell's wall
+    does; past it, a "worn wall" is a letter's stem). A wall between two boxes ends at
+    the rules, and the rules end with the row, so past one a worn wall is a box's
+    (wear is a property of the scan, and a digit can cover the wall the row's pitch
+    put the end at). A far wall across 90 % of the band, which no letter has, or one
+    that is a line of the table (however worn between the rules) will do too. Boxes that
     stand apart each have their own walls, some worn and some not: there the further
     box needs its near wall too, however solid the row's end.
     """
@@ -353,7 +354,9 @@ def _extend(
         if apart:
             walled = worn_wall(near) and worn_wall(far)
         else:
-            walled = (not solid_wall(end) and worn_wall(far)) or worn_wall(far, 0.9) or ruling(far)
+            # past a table's line, a worn wall may be a letter's stem in the label cell
+            walled = worn_wall(far) and not (solid_wall(end) and ruling(end))
+            walled = walled or worn_wall(far, 0.9) or ruling(far)
         return walled and is_box(x, width, worn=True)
 
     while goes_on(

@@ -294,16 +294,32 @@ def test_refined_side_agrees_with_the_row():
     np.testing.assert_allclose(refined[:, 2, 1], 109.5, atol=1.0)
 
 
+def _assert_row_found(name: str, n: int) -> None:
+    """The grid of ``tests/data/NAME.npz`` (a page or a crop of one: ``image``, and the
+    true box corners ``quads``) is found with its ``n`` boxes where they are drawn."""
+    data = np.load(Path(__file__).parent / "data" / f"{name}.npz")
+    grid = find_id_grid(data["image"])
+    assert grid is not None and grid.n_cells == n == len(data["quads"])
+    side = float(np.linalg.norm(data["quads"][:, 1] - data["quads"][:, 0], axis=1).mean())
+    assert float(np.abs(grid.cells - data["quads"]).mean()) < 0.1 * side
+
+
 def test_a_row_broken_in_two_pieces_is_found_whole():
     # regression (robustness suite, "faint lines (grey 200)", seed 20, page 97; a crop
     # of it, tests/data), a wrong ID nobody flagged without an ID length: 14 boxes
     # standing apart, whose rules digits over them broke in two; the row came out as
     # two rows sharing a box, and the 11-box one was read.
-    data = np.load(Path(__file__).parent / "data" / "faint_row_in_two_pieces.npz")
-    grid = find_id_grid(data["image"])
-    assert grid is not None and grid.n_cells == 14
-    side = float(np.linalg.norm(data["quads"][:, 1] - data["quads"][:, 0], axis=1).mean())
-    assert float(np.abs(grid.cells - data["quads"]).mean()) < 0.1 * side
+    _assert_row_found("faint_row_in_two_pieces", 14)
+
+
+def test_a_joined_row_goes_on_past_a_solid_box_wall_to_a_worn_one():
+    # regression (robustness suite, "broken lines (20 %)", seed 19, page 3, the whole
+    # page), a wrong ID nobody flagged without an ID length: 15 joined boxes whose
+    # first two walls were worn and crossed by a 5. The row began at the third box and
+    # did not go on past that box's wall, solid, as past the label cell's wall of a
+    # table (where a worn wall may be a letter's stem). A wall between two boxes stops
+    # at the rules; the table's goes on past them.
+    _assert_row_found("worn_row_past_a_box_wall", 15)
 
 
 def test_table_row_goes_on_past_a_wall_a_digit_covers():
@@ -313,8 +329,4 @@ def test_table_row_goes_on_past_a_wall_a_digit_covers():
     # box, and it does not go on past a solid wall (past the label cell's, a worn wall
     # is a letter's stem), so a 7-digit ID was read, unflagged with no ID length given.
     # A far wall that spans the whole band is a box's, not a letter's.
-    data = np.load(Path(__file__).parent / "data" / "faint_table_top.npz")
-    grid = find_id_grid(data["image"])
-    assert grid is not None and grid.n_cells == 8
-    side = float(np.linalg.norm(data["quads"][:, 1] - data["quads"][:, 0], axis=1).mean())
-    assert float(np.abs(grid.cells - data["quads"]).mean()) < 0.1 * side
+    _assert_row_found("faint_table_top", 8)
