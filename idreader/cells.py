@@ -754,9 +754,7 @@ def _broken_digit(
         return None
     ink = pieces[box.labels] & box.near_box
     both = ink if digit is None else ink | digit
-    reach = 2 * max(1, round(BROKEN_GAP * box.side / 2)) + 1
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
-    n, groups = cv2.connectedComponents(cv2.dilate(both.astype(np.uint8), disc))
+    n, groups = cv2.connectedComponents(_within(both, box, BROKEN_GAP).astype(np.uint8))
     seed = ink if digit is None else digit
     largest = int(np.argmax(np.bincount(groups[seed], minlength=n)))
     group = both & (groups == largest)
@@ -854,10 +852,15 @@ def _strokes_outside(box: _Box, keep: np.ndarray) -> np.ndarray:
     if not box.crossed[np.unique(box.labels[keep])].any():
         return np.zeros_like(keep)
     loose = _beyond_walls(box, keep)
-    reach = 2 * max(1, round(OUTSIDE_GAP * box.side / 2)) + 1
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
-    near = cv2.dilate(keep.astype(np.uint8), disc).astype(bool)
+    near = _within(keep, box, OUTSIDE_GAP)
     return loose & np.isin(box.labels, box.labels[near & loose])
+
+
+def _within(mask: np.ndarray, box: _Box, gap: float) -> np.ndarray:
+    """Where lies within ``gap`` of the box's side of ``mask`` (bool, crop shape)."""
+    reach = 2 * max(1, round(gap * box.side / 2)) + 1
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
+    return cv2.dilate(mask.astype(np.uint8), disc).astype(bool)
 
 
 def _grown(mask: np.ndarray) -> np.ndarray:
