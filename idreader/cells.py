@@ -37,6 +37,7 @@ import numpy as np
 
 from .cell_split import (
     BROKEN_ODDS,
+    CUT_SHARPNESS,
     OFFSETS,
     OUTSIDE_ODDS,
     OVERLAP,
@@ -148,7 +149,9 @@ class Cells:
         more = [alt.images.reshape(-1, 28, 28) for alt in self.alternatives]
         return np.concatenate([self.images, *more]) if more else self.images
 
-    def resolve(self, probs: np.ndarray) -> tuple[np.ndarray, Cells]:
+    def resolve(
+        self, probs: np.ndarray, *, cut_sharpness: float = CUT_SHARPNESS
+    ) -> tuple[np.ndarray, Cells]:
         """Each box's class probabilities from the model's reading of :attr:`inputs`.
 
         The boxes of :class:`Alternatives` get their probabilities averaged over its
@@ -160,6 +163,9 @@ class Cells:
         ----------
         probs : np.ndarray
             (len(inputs), 11) class probabilities, in the order of :attr:`inputs`.
+        cut_sharpness : float
+            ``sharpness`` of :func:`idreader.cell_split.cut_weights` (tuned by
+            ``training/reading_odds.py``).
 
         Returns
         -------
@@ -183,7 +189,10 @@ class Cells:
             k, b = alt.ink.shape
             read = np.asarray(probs[offset : offset + k * b], np.float64).reshape(k, b, -1)
             offset += k * b
-            weights = prior_weights(read, alt.odds) if alt.odds else cut_weights(read)
+            if alt.odds:
+                weights = prior_weights(read, alt.odds)
+            else:
+                weights = cut_weights(read, cut_sharpness)
             boxes = list(alt.boxes)
             out[boxes] = np.einsum("k,kcj->cj", weights, read)
             best = int(np.argmax(weights))

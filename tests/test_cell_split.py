@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from idreader.cell_split import (
+    CUT_SHARPNESS,
     OFFSETS,
     SPECK_ODDS,
     WALL_ODDS,
@@ -68,8 +69,21 @@ def test_cut_weights_favour_two_clear_digits_and_ignore_blank():
     p[2, 0, 3], p[2, 1, 10] = 0.99, 0.99  # one half empty: a blank is no digit
     w = cut_weights(p)
     assert w.sum() == pytest.approx(1.0)
-    assert w[0] > 0.7 and w[2] < 0.01
-    assert w[0] / w[1] == pytest.approx(0.99 * 0.99 / (0.6 * 0.5), rel=1e-6)
+    assert w[0] > 0.8 and w[2] < w[1] < 0.1
+    odds = (0.99 / 0.01) ** 2 / (0.6 / 0.4 * 0.5 / 0.5)
+    assert w[0] / w[1] == pytest.approx(odds**CUT_SHARPNESS, rel=1e-6)
+
+
+def test_cut_weights_tell_a_clean_half_from_one_with_a_piece_left_in_it():
+    # a 9 read 0.999 against a 9 with a stub of the next digit read 8 at 0.9: the
+    # probabilities hardly differ, their odds do
+    p = np.full((2, 2, 11), 0.0001)
+    p[0, 0, 9], p[1, 0, 8] = 0.999, 0.9
+    p[:, 1, 4] = 0.99
+    w = cut_weights(p)
+    assert w[0] / w[1] == pytest.approx((0.999 / 0.001 / 9) ** CUT_SHARPNESS, rel=1e-6)
+    assert w[0] > 0.75
+    assert cut_weights(p, sharpness=1.0)[0] > 0.99
 
 
 def _cells_with_cuts() -> Cells:
@@ -233,7 +247,9 @@ def test_wall_odds_of_zero_read_as_if_no_wall_were_given_back(mnist, monkeypatch
     for (cells, probs, truth), (plain, plain_probs, same) in zip(read, strips(), strict=True):
         np.testing.assert_array_equal(truth, same)
         expected, _ = plain.resolve(plain_probs)
-        np.testing.assert_allclose(resolve_with(cells, probs, 0.0), expected, atol=1e-6)
+        np.testing.assert_allclose(
+            resolve_with(cells, probs, 0.0, CUT_SHARPNESS), expected, atol=1e-6
+        )
 
 
 def test_only_readings_with_a_line_given_back_take_other_wall_odds():
@@ -251,4 +267,25 @@ def test_only_readings_with_a_line_given_back_take_other_wall_odds():
     probs = np.eye(11)[[10, 10, 1]] * 0.9 + 0.01
     for alt, weighed in ((broken, 0.5), (wall, 0.0)):
         cells = Cells(images[0].copy(), np.zeros(1, np.float32), (alt,))
-        assert resolve_with(cells, probs, 0.0)[0, 1] == pytest.approx(weighed * 0.91, abs=0.01)
+        read = resolve_with(cells, probs, 0.0, CUT_SHARPNESS)
+        assert read[0, 1] == pytest.approx(weighed * 0.91, abs=0.01)
+
+
+def test_cut_sharpness_tried_on_held_out_strips_weighs_the_cuts():
+    # training/reading_odds.py chooses CUT_SHARPNESS by resolving the same cuts with
+    # other values: the box's probabilities are the cuts' average at that sharpness
+    from training.reading_odds import resolve_with
+
+    cells = _cells_with_cuts()
+    probs = np.full((7, 11), 0.01, np.float32)
+    probs[:3, 10] = 0.9
+    probs[3, 4], probs[4, 7] = 0.6, 0.6  # cut 0: a doubtful 4 and 7
+    probs[5, 1], probs[6, 7] = 0.9, 0.9  # cut 1: a clear 1 and 7
+    halves = probs[3:].reshape(2, 2, 11)
+    for sharpness in (0.1, 1.0):
+        w = cut_weights(halves, sharpness)
+        expected = w[0] * probs[3] + w[1] * probs[5]
+        np.testing.assert_allclose(resolve_with(cells, probs, WALL_ODDS, sharpness)[0], expected,
+                                   rtol=1e-6)  # fmt: skip
+    flat, sharp = (resolve_with(cells, probs, WALL_ODDS, s)[0] for s in (0.1, 1.0))
+    assert flat.argmax() == sharp.argmax() == 1 and sharp[1] > flat[1] + 0.2

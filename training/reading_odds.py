@@ -1,12 +1,14 @@
-"""Weigh a box's wall readings on held-out cells: how sure to be that a wall hides a stroke.
+"""Weigh a box's readings on held-out cells: wall readings, and the cuts of touching digits.
 
 :func:`idreader.cells.clean_cells` reads a box whose digit touches a ruled line also with
 the line given back where the digit touches it, and
 :func:`idreader.cell_split.prior_weights` weighs the readings by prior odds
-(:data:`idreader.cell_split.WALL_ODDS`). This renders ID strips of digits the model
+(:data:`idreader.cell_split.WALL_ODDS`). Two digits that touch across a wall are read in
+several cuts, weighed by :func:`idreader.cell_split.cut_weights` with a sharpness
+(:data:`idreader.cell_split.CUT_SHARPNESS`). This renders ID strips of digits the model
 was not trained on, cleans them once, reads every reading once, and resolves the boxes
-again for each odds value tried, so that the odds are chosen on validation digits and
-never on the benchmarks' test digits.
+again for each value tried, so that both are chosen on validation digits and never on
+the benchmarks' test digits.
 
 Usage::
 
@@ -31,9 +33,10 @@ MIXES = {"usual": StripMix(), "crossing": StripMix(cross_share=1.0, cross_border
 
 @dataclass(frozen=True)
 class OddsRow:
-    """How the boxes read with one value of the wall odds."""
+    """How the boxes read with one value of the wall odds and of the cut sharpness."""
 
     odds: float
+    sharpness: float
     boxes: int
     right: int
     sure_wrong: int
@@ -86,29 +89,31 @@ def has_wall_readings(alt) -> bool:
     return any(alt.walls)
 
 
-def resolve_with(cells, probs: np.ndarray, wall: float) -> np.ndarray:
-    """:meth:`idreader.cells.Cells.resolve` with the wall readings' odds set to ``wall``."""
+def resolve_with(cells, probs: np.ndarray, wall: float, sharpness: float) -> np.ndarray:
+    """:meth:`idreader.cells.Cells.resolve` with the wall readings' odds set to ``wall``
+    and the cuts weighed with ``sharpness``."""
     from idreader.cells import Cells
 
     alternatives = tuple(
         replace(alt, odds=with_wall_odds(alt.odds, alt.walls, wall)) for alt in cells.alternatives
     )
-    return Cells(cells.images, cells.ink, alternatives).resolve(probs)[0]
+    return Cells(cells.images, cells.ink, alternatives).resolve(probs, cut_sharpness=sharpness)[0]
 
 
-def odds_rows(read, values: tuple[float, ...]) -> list[OddsRow]:
-    """Resolve every strip's boxes with each wall odds value and count what reads right."""
+def odds_rows(read, settings: list[tuple[float, float]]) -> list[OddsRow]:
+    """Resolve every strip's boxes with each (wall odds, cut sharpness) and count what
+    reads right."""
     rows = []
-    for wall in values:
+    for wall, sharpness in settings:
         boxes = right = sure_wrong = strips_right = 0
         for cells, probs, truth in read:
-            resolved = resolve_with(cells, probs, wall)
+            resolved = resolve_with(cells, probs, wall, sharpness)
             wrong = resolved.argmax(axis=1) != truth
             boxes += len(truth)
             right += int((~wrong).sum())
             sure_wrong += int((wrong & (resolved.max(axis=1) >= 0.99)).sum())
             strips_right += not wrong.any()
-        rows.append(OddsRow(wall, boxes, right, sure_wrong, strips_right))
+        rows.append(OddsRow(wall, sharpness, boxes, right, sure_wrong, strips_right))
     return rows
 
 
@@ -119,15 +124,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=77, help="rendering seed")
     p.add_argument("--mix", choices=sorted(MIXES), default="crossing")
     p.add_argument("--odds", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0, 2.0])
+    p.add_argument("--sharpness", type=float, nargs="+", default=[0.1, 0.25, 0.5, 1.0])
     args = p.parse_args(argv)
+    from idreader.cell_split import CUT_SHARPNESS, WALL_ODDS
+
     _, val = train_val_split(load_mnist(args.data_dir), n_val=5000, seed=0)
     read = read_strips(val.images, val.labels, args.strips,
                        rng=np.random.default_rng(args.seed), mix=MIXES[args.mix])  # fmt: skip
     walls = sum(has_wall_readings(alt) for cells, _, _ in read for alt in cells.alternatives)
     print(f"{args.mix}: {args.strips} strips, {sum(len(t) for *_, t in read)} boxes, "
           f"{walls} with wall readings")  # fmt: skip
-    for row in odds_rows(read, tuple(args.odds)):
-        print(f"wall odds {row.odds:g}: boxes right {100 * row.right / row.boxes:.2f} % "
+    pairs = sum(not alt.odds for cells, _, _ in read for alt in cells.alternatives)
+    print(f"{pairs} pairs of touching digits")
+    settings = [(wall, CUT_SHARPNESS) for wall in args.odds]
+    settings += [(WALL_ODDS, sharpness) for sharpness in args.sharpness]
+    for row in odds_rows(read, settings):
+        print(f"wall odds {row.odds:g}, cut sharpness {row.sharpness:g}: "
+              f"boxes right {100 * row.right / row.boxes:.2f} % "
               f"({row.boxes - row.right} wrong, {row.sure_wrong} at 0.99 or more), "
               f"strips right {row.strips_right}")  # fmt: skip
     return 0
