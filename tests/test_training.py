@@ -146,6 +146,29 @@ def test_strip_cells_through_real_pipeline(mnist) -> None:
     assert np.median(ink[digit]) > 30 > np.median(ink[blank])
 
 
+def test_strip_cells_with_readings_add_the_other_readings_of_the_same_strips(mnist) -> None:
+    # digits pushed across walls make touching pairs and wall readings; with readings,
+    # a strip's boxes come first, as without, then its other readings, each with the
+    # target of a box of that strip
+    images, labels = mnist
+    mix = StripMix(cross_share=1.0, cross_border=0.5)
+
+    def cells(seed: int, readings: bool):
+        rng = np.random.default_rng(seed)
+        return strip_cells(images[:300], labels[:300], 1, rng=rng, source="t", mix=mix,
+                           readings=readings)  # fmt: skip
+
+    extra = 0
+    for seed in range(6):
+        plain, more = cells(seed, False), cells(seed, True)
+        n = len(plain)
+        np.testing.assert_array_equal(more.images[:n], plain.images)
+        np.testing.assert_array_equal(more.targets[:n], plain.targets)
+        assert set(more.labels[n:]) <= set(plain.labels)
+        extra += len(more) - n
+    assert extra >= 10
+
+
 def test_random_conditions_draw_crossing_and_binarised_strips_in_the_asked_shares() -> None:
     def drawn(mix: StripMix) -> list:
         rng = np.random.default_rng(3)

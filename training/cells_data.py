@@ -119,6 +119,7 @@ def strip_cells(
     rng: np.random.Generator,
     source: str,
     mix: StripMix = StripMix(),
+    readings: bool = False,
 ) -> Examples:
     """Render ``n_strips`` random ID strips and return their cleaned cells as examples.
 
@@ -132,6 +133,11 @@ def strip_cells(
         Tag stored with every example (e.g. ``"cells_train"``).
     mix : StripMix
         How often digits cross walls and strips are binarised.
+    readings : bool
+        Also every other reading the reader weighs (:class:`idreader.cells.Alternatives`:
+        the cuts of touching digits, a box with a wall line given back, ...), each with
+        its box's target, so that the model learns to read a digit with a stub of its
+        neighbour or a piece of a wall left in it, and to doubt a piece of a digit.
 
     Examples
     --------
@@ -160,8 +166,13 @@ def strip_cells(
                 box_targets.append(one_hot(labels[i : i + 1])[0])
         strip, quads = make_strip(boxes, layout=layout, distortion=distortion, dpi=dpi, rng=rng)
         quads = jitter_quads(quads, rng=rng, amount=float(rng.uniform(0.0, 0.06)))
-        images.append(clean_cells(strip, strip_grid(quads, distortion.skew)).images)
+        cells = clean_cells(strip, strip_grid(quads, distortion.skew))
+        images.append(cells.images)
         targets.extend(box_targets)
+        for alt in cells.alternatives if readings else ():
+            more = alt.images[1:]  # the first reading is the one in cells.images
+            images.append(more.reshape(-1, 28, 28))
+            targets.extend(box_targets[b] for _ in range(len(more)) for b in alt.boxes)
     out_images = np.concatenate(images) if images else np.zeros((0, 28, 28), np.float32)
     out_targets = np.asarray(targets, np.float32).reshape(-1, 11)
     return Examples(out_images, out_targets, np.full(len(out_targets), source))
@@ -177,13 +188,16 @@ def build_cache(
     seed: int = 0,
     parts: tuple[str, ...] = ("train", "val", "test"),
     mix: StripMix = StripMix(),
+    readings: bool = False,
 ) -> dict[str, Path]:
     """Write train/val/test cell caches ``<out>_{part}.npz``; returns their paths.
 
     Validation and test get ``strips // 10`` strips each, from disjoint halves of the
     held-out validation digits. ``split_seed`` must match the training run's ``--seed``
     (it fixes which digits are held out); ``seed`` only changes the rendering, so
-    several caches can be combined.
+    several caches can be combined. ``readings`` (:func:`strip_cells`) applies to the
+    train part only: validation fits the temperature, and test is scored, on the
+    cells the reader reads first.
     """
     train_digits, val_digits = train_val_split(load_mnist(data_dir), n_val=n_val, seed=split_seed)
     half = len(val_digits) // 2
@@ -205,6 +219,7 @@ def build_cache(
             rng=np.random.default_rng(part_seed),
             source=f"cells_{name}",
             mix=mix,
+            readings=readings and name == "train",
         )
         paths[name] = out.parent / f"{out.name}_{name}.npz"
         examples.save(paths[name])
@@ -240,6 +255,11 @@ def main(argv: list[str] | None = None) -> None:
         default=StripMix.binarize,
         help="share of strips thresholded to black and white",
     )
+    p.add_argument(
+        "--readings",
+        action="store_true",
+        help="train part: also every other reading of a box (cuts, wall given back, ...)",
+    )
     args = p.parse_args(argv)
     build_cache(
         args.data_dir,
@@ -249,6 +269,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         parts=tuple(args.parts.split(",")),
         mix=StripMix(args.cross_share, args.cross_border, args.binarize_share),
+        readings=args.readings,
     )
 
 
