@@ -303,6 +303,7 @@ def _draw_scene(
                 jitter=distortion.digit_jitter,
                 cross_border=distortion.cross_border,
                 cross_push=distortion.cross_push,
+                cross_sides=distortion.cross_sides,
             )
     cells = geometry.id_cells * canvas.ppm - np.asarray(canvas.origin)
     return cells.astype(np.float32)

@@ -25,13 +25,16 @@ def draw_digit(
     jitter: float,
     cross_border: float,
     cross_push: tuple[float, float],
+    cross_sides: str = "any",
 ) -> None:
     """Write a 28x28 MNIST image (white on black) as dark ink into a box.
 
     ``cell`` is the box's inner corners (4, 2) in mm. The digit is scaled so that its
     ink is 60-80 % of the box height, placed at the centre with random ``jitter``
     (fraction of the box) and, with probability ``cross_border``, pushed toward a wall by
-    ``cross_push`` (a range, fraction of the box).
+    ``cross_push`` (a range, fraction of the box): any of the four, or only one of
+    the two side walls (``cross_sides="sideways"``, into the next box) or of the top
+    and bottom walls (``"out_of_row"``).
     """
     rows = np.flatnonzero((digit > 25).any(axis=1))
     cols = np.flatnonzero((digit > 25).any(axis=0))
@@ -47,7 +50,10 @@ def draw_digit(
     dx = np.clip(rng.uniform(-jitter, jitter) * side_w, half_w - side_w / 2, side_w / 2 - half_w)
     dy = np.clip(rng.uniform(-jitter, jitter) * side_h, half_h - side_h / 2, side_h / 2 - half_h)
     if rng.random() < cross_border:
-        direction = rng.integers(4)
+        # one draw whatever the sides, so that they change nothing else on the page
+        direction = int(rng.integers(4))
+        if cross_sides != "any":
+            direction = direction % 2 + (2 if cross_sides == "out_of_row" else 0)
         push = rng.uniform(*cross_push)
         dx += (-1, 1, 0, 0)[direction] * push * side_w
         dy += (0, 0, -1, 1)[direction] * push * side_h

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 LAYOUT_KINDS = ("joined", "gapped", "table", "two_grids")
+#: Walls a digit pushed across one may cross (:attr:`Distortion.cross_sides`).
+CROSS_SIDES = ("any", "sideways", "out_of_row")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,10 @@ class Distortion:
         How far such a digit is pushed from where it was written: uniform in this range,
         as a fraction of the box (0.3-0.45 pushes a third of a digit or more past the
         wall, and two neighbours pushed toward each other write over each other).
+    cross_sides : str
+        Which walls such a digit is pushed toward: ``"any"`` of the four,
+        ``"sideways"`` (left or right, into the next box) or ``"out_of_row"`` (up or
+        down); the draw is the same, so the pages differ only in where digits went.
     """
 
     skew: float = 0.0
@@ -69,6 +75,7 @@ class Distortion:
     digit_jitter: float = 0.08
     cross_border: float = 0.0
     cross_push: tuple[float, float] = (0.3, 0.45)
+    cross_sides: str = "any"
 
     def __post_init__(self) -> None:
         if self.rotation not in (0, 90, 180, 270):
@@ -78,6 +85,8 @@ class Distortion:
         for name in ("line_gray", "ink_gray", "background"):
             if not 0 <= getattr(self, name) <= 255:
                 raise ValueError(f"{name} must be 0..255, not {getattr(self, name)}")
+        if self.cross_sides not in CROSS_SIDES:
+            raise ValueError(f"cross_sides must be one of {CROSS_SIDES}, not {self.cross_sides!r}")
         low, high = self.cross_push
         if not 0 <= low <= high <= 1:
             raise ValueError(f"cross_push must be a range within 0..1, not {self.cross_push}")

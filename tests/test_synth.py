@@ -19,6 +19,7 @@ from idreader.synth import (
     write_pdf,
     write_truth_csv,
 )
+from idreader.synth_options import CROSS_SIDES
 
 DPI = 200
 LINE_PX = 0.35 / 25.4 * DPI  # default rule width in pixels
@@ -215,6 +216,7 @@ def test_make_strip_rejects_too_many_digits(bank, rng) -> None:
     [
         (lambda: Distortion(rotation=45), "rotation"),
         (lambda: Distortion(cross_push=(0.4, 0.2)), "cross_push"),
+        (lambda: Distortion(cross_sides="up"), "cross_sides"),
         (lambda: Layout(kind="circle"), "kind"),
         (lambda: Layout(n_boxes=3), "n_boxes"),
     ],
@@ -331,3 +333,29 @@ def test_positive_skew_turns_the_row_counter_clockwise(bank, rng, skew: float) -
     (x0, y0), (x1, y1) = page.cells[0, 0], page.cells[-1, 1]
     # image y points down: a counter-clockwise turn lifts the row's right end
     assert np.degrees(np.arctan2(y1 - y0, x1 - x0)) == pytest.approx(-skew, abs=1e-3)
+
+
+def _ink_beside_and_around_the_row(sides: str, mnist) -> tuple[int, int]:
+    """Ink pixels in the gaps between boxes, and above or below the row, of a gapped
+    row whose every digit is pushed toward ``sides``."""
+    images, labels = mnist
+    distortion = Distortion(cross_border=1.0, cross_sides=sides)
+    layout = Layout(kind="gapped", marks_table=False)
+    bank = DigitBank(images, labels, rng=np.random.default_rng(4))
+    page = make_page("12345678", bank, layout=layout, distortion=distortion,
+                     rng=np.random.default_rng(4))  # fmt: skip
+    ink = page.image < 128
+    margin = int(LINE_PX) + 2
+    top, bottom = int(page.cells[:, :, 1].min()) - margin, int(page.cells[:, :, 1].max()) + margin
+    box = bottom - top
+    gaps = sum(int(ink[top:bottom, int(a[1, 0]) + margin : int(b[0, 0]) - margin].sum())
+               for a, b in zip(page.cells[:-1], page.cells[1:], strict=True))  # fmt: skip
+    x0, x1 = int(page.cells[0, 0, 0]), int(page.cells[-1, 1, 0])
+    around = int(ink[top - box : top, x0:x1].sum() + ink[bottom : bottom + box, x0:x1].sum())
+    return gaps, around
+
+
+def test_cross_sides_choose_the_walls_digits_are_pushed_across(mnist) -> None:
+    sideways, out_of_row = (_ink_beside_and_around_the_row(s, mnist) for s in CROSS_SIDES[1:])
+    assert sideways[0] > 100 and sideways[1] == 0
+    assert out_of_row[0] == 0 and out_of_row[1] > 100
