@@ -396,6 +396,22 @@ def test_a_five_pushed_above_the_row_is_read_with_its_bar():
     assert resolved[0].max() < 0.9 and assemble(resolved).flagged
 
 
+def test_a_cut_through_where_two_digits_touch_outweighs_cuts_that_leave_a_stub():
+    # "digits crossing walls (push 30-45 %)", seed 11, page 47: the 9 of box 1 pushed
+    # into box 2 touches its 4. The cut through the touch reads 9 (0.999) and 4; four
+    # others leave a stub of the 4 on the 9, read 8 at 0.89 to 0.94. Weighed by their
+    # odds the one cut wins; weighed nearly alike (a low sharpness, as the product of
+    # probabilities did) the four outnumber it and the 9 reads 8.
+    clf = DigitClassifier(threads=1)
+    cells = _clean_row("nine_touching_a_four")
+    probs = clf.predict(cells.inputs)
+    truth = np.load(Path(__file__).parent / "data" / "nine_touching_a_four.npz")["truth"]
+    read = cells.resolve(probs)[0]
+    assert read.argmax(axis=1).tolist() == truth.tolist()
+    assert truth[1] == 9 and 0.5 < read[1, 9] < 0.9  # right, and in doubt
+    assert cells.resolve(probs, cut_sharpness=0.05)[0][1].argmax() == 8
+
+
 def test_digits_written_over_each_other_are_also_cut_twice(monkeypatch):
     # "digits crossing walls (push 15-30 %)", seed 18, page 54: the 9 of box 4 pushed
     # into the 8 of box 5, the two overlapping. Every single cut leaves one of them
