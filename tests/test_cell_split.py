@@ -84,6 +84,9 @@ def test_cut_weights_tell_a_clean_half_from_one_with_a_piece_left_in_it():
     assert w[0] / w[1] == pytest.approx((0.999 / 0.001 / 9) ** CUT_SHARPNESS, rel=1e-6)
     assert w[0] > 0.75
     assert cut_weights(p, sharpness=1.0)[0] > 0.99
+    # a probability rounded to 1 counts no more than 0.999 (MAX_ODDS)
+    p[0, 0, 9] = 1.0
+    np.testing.assert_allclose(cut_weights(p), w, rtol=1e-9)
 
 
 def _cells_with_cuts() -> Cells:

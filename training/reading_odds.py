@@ -123,8 +123,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strips", type=int, default=1500)
     p.add_argument("--seed", type=int, default=77, help="rendering seed")
     p.add_argument("--mix", choices=sorted(MIXES), default="crossing")
-    p.add_argument("--odds", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0, 2.0])
-    p.add_argument("--sharpness", type=float, nargs="+", default=[0.1, 0.25, 0.5, 1.0])
+    p.add_argument(
+        "--odds",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.25, 0.5, 1.0, 2.0],
+        help="wall odds to try (with the shipped cut sharpness)",
+    )
+    p.add_argument(
+        "--sharpness",
+        type=float,
+        nargs="+",
+        default=[0.1, 0.25, 0.5, 1.0],
+        help="cut sharpness to try (with the shipped wall odds)",
+    )
     args = p.parse_args(argv)
     from idreader.cell_split import CUT_SHARPNESS, WALL_ODDS
 
