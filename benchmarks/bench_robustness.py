@@ -168,6 +168,7 @@ def run_condition(
     seed: int,
     classifier,
     misread_dir: Path | None = None,
+    pairs=None,
 ) -> dict:
     from idreader.assemble import assemble
     from idreader.cells import clean_cells
@@ -191,7 +192,8 @@ def run_condition(
         if grid is None:
             flagged += 1
         elif classifier is not None:
-            probs, resolved = cells.resolve(classifier.predict(cells.inputs))
+            pair_probs = None if pairs is None else pairs.predict(cells.pair_inputs)
+            probs, resolved = cells.resolve(classifier.predict(cells.inputs), pair_probs)
             reading = assemble(probs)
             flagged += reading.flagged
             silent += not reading.flagged and reading.student_id != page.student_id
@@ -313,22 +315,26 @@ def markdown(rows: list[dict], header: str, with_model: bool) -> str:
 _WORKER: dict = {}
 
 
-def _start_worker(data_dir: Path, model: Path | None, no_model: bool, misread_dir) -> None:
+def _start_worker(
+    data_dir: Path, model: Path | None, no_model: bool, no_pairs: bool, misread_dir
+) -> None:
     sys.path.insert(0, str(ROOT))
     images, labels, source = load_digits(data_dir)
-    classifier = None
+    classifier = pairs = None
     if not no_model:
-        from idreader.classifier import DigitClassifier
+        from idreader.classifier import DigitClassifier, PairClassifier
 
         classifier = DigitClassifier(model, threads=1)
+        pairs = None if no_pairs else PairClassifier(threads=1)
     _WORKER.update(digits=(images, labels), source=source, classifier=classifier,
-                   misread_dir=misread_dir)  # fmt: skip
+                   pairs=pairs, misread_dir=misread_dir)  # fmt: skip
 
 
 def _run(task: tuple[str, int, int]) -> dict:
     name, seed, pages = task
-    return run_condition(name, CONDITIONS[name], pages, _WORKER["digits"], seed,
-                         _WORKER["classifier"], _WORKER["misread_dir"])  # fmt: skip
+    worker = _WORKER
+    return run_condition(name, CONDITIONS[name], pages, worker["digits"], seed,
+                         worker["classifier"], worker["misread_dir"], worker["pairs"])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -342,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="run only these conditions")
     parser.add_argument("--no-model", action="store_true", help="grid finding only")
     parser.add_argument("--model", type=Path, help="ONNX model to read with (default: shipped)")
+    parser.add_argument(
+        "--no-pairs", action="store_true", help="read touching digits from their cuts alone"
+    )
     parser.add_argument("--out", type=Path, help="write the markdown table here")
     parser.add_argument(
         "--misread-dir",
@@ -354,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.misread_dir / "misread.tsv").write_text("page\ttruth\tread\tboxes\tconfidence\n")
     names = [name for name in CONDITIONS if not args.only or name in args.only]
     tasks = [(name, seed, args.pages) for seed in args.seed for name in names]
-    setup = (args.data_dir, args.model, args.no_model, args.misread_dir)
+    setup = (args.data_dir, args.model, args.no_model, args.no_pairs, args.misread_dir)
     _start_worker(*setup)
     by_name: dict[str, list[dict]] = {name: [] for name in names}
     if args.jobs > 1:
@@ -375,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = [pool_rows(by_name[name]) for name in names]
     classifier = _WORKER["classifier"]
     version = classifier.info.version if classifier is not None else None
+    pairs = _WORKER["pairs"]
+    if version is not None:
+        version += f", pair model {pairs.info.version if pairs is not None else 'not used'}"
     seeds = ", ".join(map(str, args.seed))
     header = (
         f"Digits: {_WORKER['source']}. Seed{'s' if len(args.seed) > 1 else ''} {seeds}; "

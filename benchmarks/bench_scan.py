@@ -71,9 +71,14 @@ def main() -> None:
         pairs = [(upright(im, g.rotation), g) for im, g in zip(images, grids, strict=True) if g]
         t_cells, cells = best_of(repeats, lambda: [clean_cells(im, g) for im, g in pairs])
         batch = np.concatenate([c.inputs for c in cells])
-        t_model, probs = best_of(repeats, lambda: reader.classifier.predict(batch))
+        views = np.concatenate([c.pair_inputs for c in cells])
+        t_model, (probs, pair_probs) = best_of(
+            repeats, lambda: (reader.classifier.predict(batch), reader.pairs.predict(views))
+        )
         sizes = np.cumsum([len(c.inputs) for c in cells])[:-1]
-        per_page = [c.resolve(p)[0] for c, p in zip(cells, np.split(probs, sizes), strict=True)]
+        pair_sizes = np.cumsum([len(c.pair_inputs) for c in cells])[:-1]
+        split = zip(cells, np.split(probs, sizes), np.split(pair_probs, pair_sizes), strict=True)
+        per_page = [c.resolve(p, q)[0] for c, p, q in split]
         t_assemble, _ = best_of(repeats, lambda: [assemble(p, id_length=8) for p in per_page])
 
     n = args.pages
@@ -82,7 +87,7 @@ def main() -> None:
         ("end to end (Reader.read)", full),
         ("  grid (find_id_grid)", t_grid),
         ("  cells (clean_cells)", t_cells),
-        ("  model (one batched call)", t_model),
+        ("  models (one batched call each)", t_model),
         ("  assembly", t_assemble),
     ]
     lines = [

@@ -16,6 +16,7 @@ there), from prior odds.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from .assemble import BLANK
@@ -31,6 +32,12 @@ OVERLAP = 0.3
 BAND = 0.1
 #: Cost of wandering one box width, in pixels of ink cut: ties go to the straight cut.
 DRIFT = 0.5
+#: The pair model's view of two touching digits (:func:`pair_view`): rows, columns.
+PAIR_SHAPE = (28, 48)
+#: The margin around the two boxes in that view, as a fraction of a box side.
+PAIR_MARGIN = 0.2
+#: Supersampling of :func:`pair_view` before it is averaged down (anti-aliasing).
+_PAIR_SUPERSAMPLE = 4
 #: How strongly a cut's weight follows the model's odds on its two halves
 #: (:func:`cut_weights`): chosen on validation strips by ``training/reading_odds.py``;
 #: higher reads more pairs right but makes more of the wrong ones sure.
@@ -84,6 +91,57 @@ def seam_sides(
             continue
         sides.append(xs[None, :] < _min_path(cost)[:, None])
     return sides
+
+
+def pair_view(left: np.ndarray, right: np.ndarray, m: np.ndarray, pad: int) -> np.ndarray:
+    """Two neighbouring boxes' ink side by side in one image: what the pair model reads.
+
+    The left box's crop and the right box's, each holding its digit with the whole
+    stroke they share, are drawn into one frame: the two boxes, a fifth of a box
+    (:data:`PAIR_MARGIN`) around them, scaled to :data:`PAIR_SHAPE`, so that the wall
+    between them lies at the middle column and each digit keeps its place and size
+    in its box (unlike MNIST's normalisation, which would lose where the wall is).
+
+    Parameters
+    ----------
+    left, right : np.ndarray
+        float (h, w) ink in [0, 1] of the left and the right crop.
+    m : np.ndarray
+        (3, 3) perspective from the left crop to the right one.
+    pad : int
+        Margin (pixels) around the box interior in the left crop.
+
+    Returns
+    -------
+    np.ndarray
+        float32 :data:`PAIR_SHAPE` in [0, 1], white ink on black.
+
+    Examples
+    --------
+    A stroke across the wall of the left crop (box interior x 10-30) lies across the
+    view's middle column:
+
+    >>> ink = np.zeros((40, 40), np.float32); ink[10:30, 25:35] = 1.0
+    >>> shift = np.array([[1.0, 0, -20], [0, 1, 0], [0, 0, 1]])
+    >>> view = pair_view(ink, np.zeros_like(ink), shift, pad=10)
+    >>> view.shape, round(float(view[:, :24].sum() / view.sum()), 2)
+    ((28, 48), 0.5)
+    """
+    h, w = left.shape
+    side_x, side_y = w - 2 * pad, h - 2 * pad
+    x0, y0 = pad - PAIR_MARGIN * side_x, pad - PAIR_MARGIN * side_y
+    rows, cols = PAIR_SHAPE
+    big = (cols * _PAIR_SUPERSAMPLE, rows * _PAIR_SUPERSAMPLE)
+    sx = big[0] / ((2 + 2 * PAIR_MARGIN) * side_x)
+    sy = big[1] / ((1 + 2 * PAIR_MARGIN) * side_y)
+    # pixel centres: pixel i covers [i, i + 1) of the frame before and after
+    to_view = np.array([[sx, 0, sx * (0.5 - x0) - 0.5], [0, sy, sy * (0.5 - y0) - 0.5], [0, 0, 1]])
+    seen = [
+        cv2.warpPerspective(np.float32(ink), frame, big, flags=cv2.INTER_LINEAR)
+        for ink, frame in ((left, to_view), (right, to_view @ np.linalg.inv(m)))
+    ]
+    view = cv2.resize(np.maximum(*seen), (cols, rows), interpolation=cv2.INTER_AREA)
+    return np.clip(view, 0.0, 1.0).astype(np.float32)
 
 
 def _min_path(cost: np.ndarray) -> np.ndarray:
@@ -144,6 +202,39 @@ def cut_weights(probs: np.ndarray, sharpness: float = CUT_SHARPNESS) -> np.ndarr
     score = sharpness * np.log(odds).sum(axis=-1)
     weights = np.exp(score - score.max())
     return weights / weights.sum()
+
+
+#: How much the pair model's reading of a touching pair counts against that of its cuts
+#: (:func:`blend_pair`): chosen on validation strips by ``training/reading_odds.py``.
+PAIR_WEIGHT = 0.75
+
+
+def blend_pair(cuts: np.ndarray, pair: np.ndarray, weight: float = PAIR_WEIGHT) -> np.ndarray:
+    """A touching pair's class probabilities from its cuts' reading and the pair model's.
+
+    The two are mixed, ``(1 - weight) * cuts + weight * pair``: where they agree the
+    boxes read as surely as both, where they differ as unsurely as the mix says (a
+    pair in doubt is flagged, not guessed).
+
+    Parameters
+    ----------
+    cuts, pair : np.ndarray
+        (2, 11) class probabilities of the left and the right box.
+    weight : float
+        The pair model's share, 0 to 1.
+
+    Returns
+    -------
+    np.ndarray
+        float64 (2, 11).
+
+    Examples
+    --------
+    >>> cuts = np.eye(11)[[4, 6]]; pair = np.eye(11)[[4, 0]]
+    >>> blend_pair(cuts, pair, 0.5).max(axis=1).tolist()
+    [1.0, 0.5]
+    """
+    return (1 - weight) * np.asarray(cuts, np.float64) + weight * np.asarray(pair, np.float64)
 
 
 #: Odds, before the model reads it, that a dot beside a digit is a speck rather than part

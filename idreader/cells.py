@@ -13,8 +13,9 @@ every box goes through the same recipe here, after the scan is cleaned up:
    every stroke of a multi-stroke digit and the part of a digit that crosses into the
    border; a stroke that crosses into a neighbouring box goes to one box only
    (:func:`clean_cells` looks at the whole row for that), and two digits that touch
-   across a wall are cut apart in several ways for the model to choose from
-   (:class:`Alternatives`, :mod:`idreader.cell_split`), as is a digit with and
+   across a wall are cut apart in several ways for the model to choose from, and
+   shown whole to the pair model (:class:`Alternatives`, :mod:`idreader.cell_split`),
+   as is a digit with and
    without a dot beside it, which may be a speck, a digit that runs into a wall
    with and without the line there, which may hide a stroke, and a box with pieces a
    threshold may have broken off one digit, with and without them joined up, and a
@@ -41,9 +42,13 @@ from .cell_split import (
     OFFSETS,
     OUTSIDE_ODDS,
     OVERLAP,
+    PAIR_SHAPE,
+    PAIR_WEIGHT,
     SPECK_ODDS,
     WALL_ODDS,
+    blend_pair,
     cut_weights,
+    pair_view,
     prior_weights,
     seam_sides,
 )
@@ -107,6 +112,10 @@ class Alternatives:
     walls : tuple of bool
         Which of those readings have a line given back (:data:`idreader.cell_split.WALL_ODDS`
         is in their odds); empty for the cuts of a touching pair.
+    pair : np.ndarray or None
+        float32 :data:`idreader.cell_split.PAIR_SHAPE`: a touching pair's two boxes side
+        by side (:func:`idreader.cell_split.pair_view`), for the pair model; None for
+        one box.
     """
 
     boxes: tuple[int, ...]
@@ -114,6 +123,7 @@ class Alternatives:
     ink: np.ndarray
     odds: tuple[float, ...] = ()
     walls: tuple[bool, ...] = ()
+    pair: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -149,23 +159,49 @@ class Cells:
         more = [alt.images.reshape(-1, 28, 28) for alt in self.alternatives]
         return np.concatenate([self.images, *more]) if more else self.images
 
+    @property
+    def pair_inputs(self) -> np.ndarray:
+        """Every view the pair model must read: one per touching pair, in order.
+
+        Examples
+        --------
+        >>> Cells(np.zeros((3, 28, 28), np.float32), np.zeros(3, np.float32)).pair_inputs.shape
+        (0, 28, 48)
+        """
+        views = [alt.pair for alt in self.alternatives if alt.pair is not None]
+        return np.array(views, np.float32).reshape(-1, *PAIR_SHAPE)
+
     def resolve(
-        self, probs: np.ndarray, *, cut_sharpness: float = CUT_SHARPNESS
+        self,
+        probs: np.ndarray,
+        pair_probs: np.ndarray | None = None,
+        *,
+        cut_sharpness: float = CUT_SHARPNESS,
+        pair_weight: float = PAIR_WEIGHT,
     ) -> tuple[np.ndarray, Cells]:
-        """Each box's class probabilities from the model's reading of :attr:`inputs`.
+        """Each box's class probabilities from the models' reading of :attr:`inputs`
+        (and of :attr:`pair_inputs`).
 
         The boxes of :class:`Alternatives` get their probabilities averaged over its
         readings, weighted by :func:`idreader.cell_split.cut_weights` (touching digits)
         or :func:`idreader.cell_split.prior_weights` (one box read in several ways), and
-        the likeliest reading's images.
+        the likeliest reading's images. With ``pair_probs``, a touching pair's boxes get
+        the cuts' reading and the pair model's blended
+        (:func:`idreader.cell_split.blend_pair`).
 
         Parameters
         ----------
         probs : np.ndarray
             (len(inputs), 11) class probabilities, in the order of :attr:`inputs`.
+        pair_probs : np.ndarray or None
+            (len(pair_inputs), 2, 11) the pair model's probabilities
+            (:class:`idreader.classifier.PairClassifier`); None reads the pairs from
+            their cuts alone.
         cut_sharpness : float
             ``sharpness`` of :func:`idreader.cell_split.cut_weights` (tuned by
             ``training/reading_odds.py``).
+        pair_weight : float
+            ``weight`` of :func:`idreader.cell_split.blend_pair` (tuned likewise).
 
         Returns
         -------
@@ -184,7 +220,7 @@ class Cells:
         n = len(self.images)
         out = np.array(probs[:n], np.float64)
         images, ink = self.images.copy(), self.ink.copy()
-        offset = n
+        offset, pairs = n, 0
         for alt in self.alternatives:
             k, b = alt.ink.shape
             read = np.asarray(probs[offset : offset + k * b], np.float64).reshape(k, b, -1)
@@ -195,6 +231,10 @@ class Cells:
                 weights = cut_weights(read, cut_sharpness)
             boxes = list(alt.boxes)
             out[boxes] = np.einsum("k,kcj->cj", weights, read)
+            if alt.pair is not None:
+                if pair_probs is not None:
+                    out[boxes] = blend_pair(out[boxes], pair_probs[pairs], pair_weight)
+                pairs += 1
             best = int(np.argmax(weights))
             images[boxes], ink[boxes] = alt.images[best], alt.ink[best]
         return out.astype(np.float32), Cells(images, ink)
@@ -900,14 +940,19 @@ def _render(
 ) -> tuple[np.ndarray, float]:
     """The MNIST-style image of the kept ink of a box, and its ink fraction; ``drawn``
     (bool, or None) are strokes added where the scan has none, at full ink."""
+    soft = _soft(box, keep)
+    if drawn is None:
+        return to_mnist(soft), _ink_fraction(box, keep)
+    return to_mnist(np.maximum(soft, drawn)), _ink_fraction(box, keep | drawn)
+
+
+def _soft(box: _Box, keep: np.ndarray) -> np.ndarray:
+    """float (h, w) in [0, 1]: the kept ink of a crop, its core at 1."""
     # Anti-aliased edges: include the soft rim of kept strokes, scale the core to 1.
     rim = _grown(keep)
     level = float(np.percentile(box.contrast[keep], 90))
     low = box.low
-    soft = np.clip((box.contrast - 0.5 * low) / max(level - 0.5 * low, 1.0), 0.0, 1.0) * rim
-    if drawn is None:
-        return to_mnist(soft), _ink_fraction(box, keep)
-    return to_mnist(np.maximum(soft, drawn)), _ink_fraction(box, keep | drawn)
+    return np.clip((box.contrast - 0.5 * low) / max(level - 0.5 * low, 1.0), 0.0, 1.0) * rim
 
 
 def _ink_fraction(box: _Box, keep: np.ndarray) -> float:
@@ -1036,6 +1081,23 @@ def _split(
             )
         )
     return cuts
+
+
+def _pair(
+    left: _Box, right: _Box, labels: tuple[int, int], m: np.ndarray, given: tuple[np.ndarray, ...]
+) -> np.ndarray:
+    """The pair model's view of a touching pair (:func:`idreader.cell_split.pair_view`):
+    each box's digit as :func:`_finish` would keep it, with the whole shared stroke."""
+    inks = []
+    for box, label, g in zip((left, right), labels, given, strict=True):
+        owned = _owned(box, g)
+        owned[label] = True
+        main = _main_part(box, owned)
+        keep = box.labels == label
+        if main is not None:
+            keep |= _digit_mask(box, main, owned)[0]
+        inks.append(_soft(box, keep))
+    return pair_view(inks[0], inks[1], m, left.pad)
 
 
 def _row_span(box: _Box, label: int, m: np.ndarray, axis: np.ndarray) -> np.ndarray:
@@ -1196,7 +1258,8 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
         results[a], results[a + 1] = [cuts[0][0]], [cuts[0][1]]
         cut_images = np.array([[left[0], right[0]] for left, right in cuts], np.float32)
         cut_ink = np.array([[left[1], right[1]] for left, right in cuts], np.float32)
-        alternatives.append(Alternatives((a, a + 1), cut_images, cut_ink))
+        pair = _pair(boxes[a], boxes[a + 1], labels, m, (given[a], given[a + 1]))
+        alternatives.append(Alternatives((a, a + 1), cut_images, cut_ink, pair=pair))
     for i, readings in enumerate(results):
         if len(readings) > 1:
             each = np.array([[r[0]] for r in readings], np.float32)

@@ -1,10 +1,11 @@
-"""Digit/blank classifier: one ONNX Runtime session over the shipped CNN.
+"""Digit/blank classifiers: one ONNX Runtime session over each shipped CNN.
 
-The model (``idreader/models/digits.onnx``) takes cleaned cells float32
+The digit model (``idreader/models/digits.onnx``) takes cleaned cells float32
 ``(N, 1, 28, 28)`` in [0, 1] (white ink on black, as :func:`idreader.cells.clean_cells`
-makes them) and returns logits ``(N, 11)``; class 10 means "blank box". The
-temperature fitted on validation data is stored in the model's metadata and applied
-here, so :meth:`DigitClassifier.predict` returns calibrated probabilities.
+makes them) and returns logits ``(N, 11)``; class 10 means "blank box". The pair model
+(``pairs.onnx``, :class:`PairClassifier`) reads two boxes whose digits touch across
+their wall at once. The temperature fitted on validation data is stored in each
+model's metadata and applied here, so ``predict`` returns calibrated probabilities.
 """
 
 from __future__ import annotations
@@ -54,15 +55,15 @@ class ModelInfo:
     metadata: dict[str, str] = field(default_factory=dict, compare=False)
 
 
-def default_model_path() -> Path:
-    """Path of the model shipped inside the package.
+def default_model_path(name: str = "digits.onnx") -> Path:
+    """Path of a model shipped inside the package: the digit model, or ``"pairs.onnx"``.
 
     Examples
     --------
     >>> default_model_path().name
     'digits.onnx'
     """
-    return Path(str(resources.files("idreader") / "models" / "digits.onnx"))
+    return Path(str(resources.files("idreader") / "models" / name))
 
 
 def _model_info(metadata: dict[str, str], path: Path) -> ModelInfo:
@@ -83,12 +84,65 @@ def _model_info(metadata: dict[str, str], path: Path) -> ModelInfo:
     )
 
 
-class DigitClassifier:
-    """Classify cleaned 28x28 cells as a digit 0-9 or blank (class 10).
+class _Engine:
+    """One ONNX Runtime session over a model mapping ``(N, *shape)`` to logits.
 
-    One ONNX Runtime session is created in ``__init__`` and reused; its input name and
-    shape are read once. ``predict`` only reads the session, so one instance can be
-    shared by threads.
+    The session is created once and only read afterwards, so one instance can be
+    shared by threads; its input and output names and the model's metadata are read
+    once here.
+    """
+
+    def __init__(self, path: Path, threads: int | None, shape: tuple[int, ...], name: str) -> None:
+        import onnxruntime as ort
+
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}")
+        if threads is not None and threads < 1:
+            raise ModelError(f"threads must be >= 1, got {threads}")
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # ORT raises its own untyped errors for bad files
+            raise ModelError(f"cannot load model {path}: {exc}") from exc
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1 or list(inputs[0].shape[1:]) != list(shape):
+            raise ModelError(
+                f"model {path} must map one (N, {', '.join(map(str, shape))}) input to one "
+                f"output, has inputs {[(i.name, i.shape) for i in inputs]}"
+            )
+        self._input_name = inputs[0].name
+        self._output_name = outputs[0].name
+        self._shape = shape
+        self._name = name
+        self.path = path
+        self.info = _model_info(self._session.get_modelmeta().custom_metadata_map, path)
+        log.debug("loaded model %s version %s", path, self.info.version)
+
+    def _probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities (last axis) of ``x`` float ``(n, *shape[1:])``."""
+        x = np.asarray(x)
+        if x.ndim != len(self._shape) or x.shape[1:] != self._shape[1:]:
+            want = ", ".join(map(str, self._shape[1:]))
+            raise ModelError(f"{self._name} must have shape (n, {want}), got {x.shape}")
+        x = x.astype(np.float32, copy=False)
+        if not np.isfinite(x).all():
+            raise ModelError(f"{self._name} contain NaN or infinite values")
+        shape = tuple(self._session.get_outputs()[0].shape[1:])
+        out = np.empty((len(x), *shape), np.float32)
+        for start in range(0, len(x), CHUNK):
+            batch = x[start : start + CHUNK, None]
+            logits = self._session.run([self._output_name], {self._input_name: batch})[0]
+            out[start : start + CHUNK] = _softmax(logits / self.info.temperature)
+        return out
+
+
+class DigitClassifier(_Engine):
+    """Classify cleaned 28x28 cells as a digit 0-9 or blank (class 10).
 
     Parameters
     ----------
@@ -110,34 +164,8 @@ class DigitClassifier:
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None, *, threads: int | None = None):
-        import onnxruntime as ort
-
         path = Path(model_path) if model_path is not None else default_model_path()
-        if not path.is_file():
-            raise ModelError(f"model file not found: {path}")
-        if threads is not None and threads < 1:
-            raise ModelError(f"threads must be >= 1, got {threads}")
-        options = ort.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        try:
-            self._session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # ORT raises its own untyped errors for bad files
-            raise ModelError(f"cannot load model {path}: {exc}") from exc
-        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1 or list(inputs[0].shape[1:]) != [1, 28, 28]:
-            raise ModelError(
-                f"model {path} must map one (N, 1, 28, 28) input to one output, "
-                f"has inputs {[(i.name, i.shape) for i in inputs]}"
-            )
-        self._input_name = inputs[0].name
-        self._output_name = outputs[0].name
-        self.path = path
-        self.info = _model_info(self._session.get_modelmeta().custom_metadata_map, path)
-        log.debug("loaded model %s version %s", path, self.info.version)
+        super().__init__(path, threads, (1, 28, 28), "cells")
 
     def predict(self, cells: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities of cleaned cells.
@@ -163,21 +191,62 @@ class DigitClassifier:
         >>> probs.shape, bool(np.allclose(probs.sum(axis=1), 1.0))
         ((2, 11), True)
         """
-        cells = np.asarray(cells)
-        if cells.ndim != 3 or cells.shape[1:] != (28, 28):
-            raise ModelError(f"cells must have shape (n, 28, 28), got {cells.shape}")
-        x = cells.astype(np.float32, copy=False)
-        if not np.isfinite(x).all():
-            raise ModelError("cells contain NaN or infinite values")
-        out = np.empty((len(x), NUM_CLASSES), np.float32)
-        for start in range(0, len(x), CHUNK):
-            batch = x[start : start + CHUNK, None]
-            logits = self._session.run([self._output_name], {self._input_name: batch})[0]
-            out[start : start + CHUNK] = _softmax(logits / self.info.temperature)
-        return out
+        return self._probabilities(cells)
+
+
+class PairClassifier(_Engine):
+    """Read two boxes whose digits run together across their wall, both at once.
+
+    The pair model takes :func:`idreader.cell_split.pair_view` images float32
+    ``(N, 1, 28, 48)`` and returns logits ``(N, 2, 11)``: the left box's classes, then
+    the right one's (10 is blank). :meth:`idreader.cells.Cells.resolve` weighs its
+    reading with the digit model's reading of each cut of the pair.
+
+    Parameters
+    ----------
+    model_path : path or None
+        ONNX model to load; ``None`` loads the shipped ``pairs.onnx``.
+    threads : int or None
+        ONNX Runtime intra-op threads; ``None`` lets ONNX Runtime choose.
+
+    Raises
+    ------
+    ModelError
+        When the model is missing, corrupt, or does not match the expected contract.
+
+    Examples
+    --------
+    >>> pairs = PairClassifier(threads=1)
+    >>> pairs.predict(np.zeros((1, 28, 48), np.float32)).shape
+    (1, 2, 11)
+    """
+
+    def __init__(self, model_path: str | os.PathLike | None = None, *, threads: int | None = None):
+        path = Path(model_path) if model_path is not None else default_model_path("pairs.onnx")
+        super().__init__(path, threads, (1, 28, 48), "pair views")
+
+    def predict(self, views: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities of both boxes of each pair view.
+
+        Parameters
+        ----------
+        views : ndarray
+            float32 ``(n, 28, 48)`` in [0, 1] (``n`` may be 0).
+
+        Returns
+        -------
+        ndarray
+            float32 ``(n, 2, 11)``: the left box's, then the right box's probabilities.
+
+        Raises
+        ------
+        ModelError
+            When ``views`` does not have shape ``(n, 28, 48)`` or holds NaN/inf.
+        """
+        return self._probabilities(views)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
+    z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    return e / e.sum(axis=-1, keepdims=True)

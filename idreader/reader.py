@@ -22,7 +22,7 @@ import numpy as np
 
 from .assemble import assemble
 from .cells import Cells, clean_cells
-from .classifier import DigitClassifier
+from .classifier import DigitClassifier, PairClassifier
 from .classlist import Student, load_classlist, match
 from .config import ReaderConfig
 from .grid import IDGrid, find_grid_candidates, upright
@@ -133,6 +133,7 @@ class Reader:
         config = config or ReaderConfig()
         self.config = replace(config, **options) if options else config
         self.classifier = DigitClassifier(self.config.model_path)
+        self.pairs = PairClassifier()
 
     def with_options(self, **options: object) -> Reader:
         """A Reader with other options that shares this one's model session.
@@ -145,7 +146,7 @@ class Reader:
         if config.model_path != self.config.model_path:
             return Reader(config)
         other = object.__new__(Reader)
-        other.config, other.classifier = config, self.classifier
+        other.config, other.classifier, other.pairs = config, self.classifier, self.pairs
         return other
 
     def read(
@@ -196,8 +197,13 @@ class Reader:
             results=tuple(results),
             unmatched_students=unmatched,
             seconds=time.perf_counter() - start,
-            model_version=self.classifier.info.version,
+            model_version=self.model_version,
         )
+
+    @property
+    def model_version(self) -> str:
+        """Both models' versions, the digit model's first: ``"1.3.0+pairs.1.0.0"``."""
+        return f"{self.classifier.info.version}+pairs.{self.pairs.info.version}"
 
     def _extract_all(self, sources: list[Source], counts: list[int]) -> Iterator[_PageCells]:
         """Per-page stages over every page, in order; ``counts`` are the sources' pages."""
@@ -223,9 +229,12 @@ class Reader:
 
     def _classify(self, batch: list[_PageCells]) -> Iterator[tuple[PageResult, np.ndarray | None]]:
         """Classify the cells of several pages in one model call, then assemble each."""
-        with_cells = [p.cells.inputs for p in batch if p.cells is not None]
-        probs = self.classifier.predict(np.concatenate(with_cells)) if with_cells else None
-        offset = 0
+        with_cells = [p.cells for p in batch if p.cells is not None]
+        probs = pair_probs = None
+        if with_cells:
+            probs = self.classifier.predict(np.concatenate([c.inputs for c in with_cells]))
+            pair_probs = self.pairs.predict(np.concatenate([c.pair_inputs for c in with_cells]))
+        offset = pairs = 0
         for page in batch:
             if page.error is not None:
                 yield PageResult.failed(page.source, page.number, page.error), None
@@ -233,9 +242,11 @@ class Reader:
             if page.grid is None or page.cells is None:
                 yield PageResult(page.source, page.number, reasons=("no_id_grid",)), None
                 continue
-            n = len(page.cells.inputs)
-            page_probs, cells = page.cells.resolve(probs[offset : offset + n])
-            offset += n
+            n, k = len(page.cells.inputs), len(page.cells.pair_inputs)
+            page_probs, cells = page.cells.resolve(
+                probs[offset : offset + n], pair_probs[pairs : pairs + k]
+            )
+            offset, pairs = offset + n, pairs + k
             yield self._page_result(replace(page, cells=cells), page_probs), page_probs
 
     def _page_result(self, page: _PageCells, probs: np.ndarray) -> PageResult:

@@ -127,6 +127,10 @@ class ScanService:
     def model_info(self) -> ModelInfo:
         return self.reader(self.config).classifier.info
 
+    @property
+    def pair_model_info(self) -> ModelInfo:
+        return self.reader(self.config).pairs.info
+
     def options(self, fields: Sequence[tuple[str, str]]) -> ReaderConfig:
         """The request's config: the base one with the client's form options applied."""
         changes: dict[str, object] = {}

@@ -22,7 +22,7 @@ from idreader.cells import (
     clean_cells,
     to_mnist,
 )
-from idreader.classifier import DigitClassifier
+from idreader.classifier import DigitClassifier, PairClassifier
 from idreader.grid import IDGrid
 from idreader.synth import DigitBank, Distortion, Layout, make_page, make_strip
 
@@ -1020,3 +1020,21 @@ def test_a_faint_digit_a_threshold_broke_apart_is_in_doubt(name, box, truth):
     assert resolved[box].argsort()[-2:].tolist() in ([truth, 10], [10, truth])
     reading = assemble(resolved)
     assert reading.flagged and "ambiguous_digit" in reading.reasons
+
+
+def test_the_pair_model_reads_a_four_and_a_zero_written_over_each_other():
+    # "digits crossing walls (push 30-45 %)", seed 11, page 60: the 4 of box 6 and the
+    # 0 of box 7, each pushed onto the wall between them, written over each other. No
+    # cut parts them: the cuts read the 0 as a 7 (0.50). The pair model reads both
+    # boxes at once, 4 and 0 (0.999 each); blended with the cuts, the row reads right,
+    # the 0 still short of sure (0.85: the cuts disagree).
+    cells = _clean_row("four_and_zero_overlapping")
+    truth = np.load(Path(__file__).parent / "data" / "four_and_zero_overlapping.npz")["truth"]
+    assert [alt.boxes for alt in cells.alternatives if alt.pair is not None] == [(6, 7)]
+    probs = DigitClassifier(threads=1).predict(cells.inputs)
+    pair_probs = PairClassifier(threads=1).predict(cells.pair_inputs)
+    cuts, read = cells.resolve(probs)[0], cells.resolve(probs, pair_probs)[0]
+    assert cuts[7].argmax() == 7
+    assert pair_probs[0].argmax(axis=1).tolist() == [4, 0]
+    assert read.argmax(axis=1).tolist() == truth.tolist()
+    assert 0.8 < read[7, 0] < 0.9

@@ -21,7 +21,13 @@ import onnxruntime as ort
 import pytest
 
 import idreader.classifier as classifier_module
-from idreader.classifier import BLANK, DigitClassifier, ModelInfo, default_model_path
+from idreader.classifier import (
+    BLANK,
+    DigitClassifier,
+    ModelInfo,
+    PairClassifier,
+    default_model_path,
+)
 from idreader.errors import ModelError
 
 CARD = default_model_path().with_name("digits.json")
@@ -178,3 +184,56 @@ def test_import_does_not_load_torch() -> None:
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+@pytest.fixture(scope="module")
+def pairs() -> PairClassifier:
+    return PairClassifier(threads=1)
+
+
+@pytest.fixture(scope="module")
+def pair_card() -> dict:
+    return json.loads(default_model_path("pairs.json").read_text())
+
+
+def test_pair_model_contract(pairs: PairClassifier, pair_card: dict) -> None:
+    path = default_model_path("pairs.onnx")
+    assert pairs.path == path and 10_000 < path.stat().st_size < 2_000_000
+    assert pairs.info.classes == ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "blank")
+    assert pairs.info.version == pair_card["version"]
+    assert pairs.info.temperature == pytest.approx(pair_card["temperature"], rel=1e-9)
+    session = ort.InferenceSession(path.read_bytes(), providers=["CPUExecutionProvider"])
+    (inp,), (out,) = session.get_inputs(), session.get_outputs()
+    assert (inp.name, inp.shape[1:], out.shape[1:]) == ("cells", [1, 28, 48], [2, 11])
+
+
+@pytest.mark.parametrize("n", [0, 1, 5])
+def test_pair_predict_shapes_and_probabilities(pairs: PairClassifier, n: int) -> None:
+    probs = pairs.predict(np.random.default_rng(n).random((n, 28, 48), np.float32))
+    assert probs.shape == (n, 2, 11) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(3, 28, 28), (28, 48), (3, 1, 28, 48)], ids=str)
+def test_pair_wrong_shape_raises_model_error(pairs: PairClassifier, shape) -> None:
+    with pytest.raises(ModelError, match="shape"):
+        pairs.predict(np.zeros(shape, np.float32))
+
+
+def test_digit_model_is_not_a_pair_model() -> None:
+    with pytest.raises(ModelError, match="28, 48"):
+        PairClassifier(default_model_path())
+
+
+def test_pair_model_reads_the_committed_views(pairs: PairClassifier, pair_card: dict) -> None:
+    # Views of touching digits (held-out MNIST training digits through the real
+    # pipeline, tests/data/README.md), scored by training/train_pairs.py with ONNX
+    # Runtime when the model was exported: reproduced here but for a borderline box.
+    stated = pair_card["metrics"]["test_slice"]
+    with np.load(Path(__file__).parent / "data" / stated["file"]) as data:
+        views, labels = data["images"].astype(np.float32) / 255, data["labels"]
+    read = pairs.predict(views).argmax(axis=-1)
+    assert labels.size == stated["boxes"]
+    assert float((read == labels).mean()) >= stated["box_accuracy"] - 1 / labels.size
+    # an empty view is two blank boxes
+    assert (pairs.predict(np.zeros((1, 28, 48), np.float32)).argmax(axis=-1) == BLANK).all()

@@ -107,6 +107,20 @@ def test_cells_of_many_pages_go_to_the_model_in_one_call(exam_pdf, monkeypatch):
     assert len(calls) == 1 and calls[0] >= 6 * 8
 
 
+def test_pair_views_of_many_pages_go_to_the_pair_model_in_one_call(exam_pdf, monkeypatch):
+    reader = Reader(ReaderConfig(id_length=8, batch_pages=32))
+    calls: list[tuple[int, ...]] = []
+    predict = reader.pairs.predict
+    monkeypatch.setattr(
+        reader.pairs, "predict", lambda views: calls.append(views.shape) or predict(views)
+    )
+    result = reader.read(exam_pdf)
+    assert len(calls) == 1 and calls[0][1:] == (28, 48)
+    # both models' versions, so that a result can be reproduced
+    versions = reader.classifier.info.version, reader.pairs.info.version
+    assert result.summary["model_version"] == "{}+pairs.{}".format(*versions)
+
+
 def test_two_workers_give_identical_results(reader, exam_pdf):
     one = reader.read(exam_pdf).to_dict()["results"]
     two = Reader(id_length=8, workers=2).read(exam_pdf).to_dict()["results"]

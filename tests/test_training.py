@@ -28,8 +28,9 @@ from training.evaluate import confusion, per_class_metrics  # noqa: E402
 from training.export import build_parser, run_export  # noqa: E402
 from training.figures import draw_confusion, save_gallery  # noqa: E402
 from training.make_test_slice import make_test_slice  # noqa: E402
-from training.models import ARCHITECTURES, build_model, count_parameters  # noqa: E402
+from training.models import ARCHITECTURES, PairCNN, build_model, count_parameters  # noqa: E402
 from training.onnx_weights import load_onnx_weights  # noqa: E402
+from training.pairs_data import pair_examples  # noqa: E402
 from training.schedule import Progress, one_cycle  # noqa: E402
 from training.train import parse_args, predict_logits, train  # noqa: E402
 
@@ -182,6 +183,45 @@ def test_random_conditions_draw_crossing_and_binarised_strips_in_the_asked_share
     pushed = np.array([d.cross_border for d in harsh])
     assert set(pushed) == {0.0, 0.5} and 0.5 < (pushed > 0).mean() < 0.7
     assert 0.4 < np.mean([d.binarize for d in harsh]) < 0.6
+
+
+def test_pair_examples_are_the_views_of_touching_pairs_with_both_truths(mnist) -> None:
+    images, labels = mnist
+    pairs = pair_examples(images[:400], labels[:400], 30, rng=np.random.default_rng(2))
+    n = len(pairs.labels)
+    assert n >= 10 and pairs.images.shape == (n, 28, 48) and pairs.labels.shape == (n, 2)
+    assert 0.0 <= pairs.images.min() and pairs.images.max() <= 1.0
+    assert set(pairs.labels.ravel()) <= set(range(11))
+    assert (pairs.labels < BLANK).mean() > 0.8  # mostly two digits; a few into a blank box
+    # ink on both sides of the wall in the middle of most views
+    halves = pairs.images[:, :, :24].sum(axis=(1, 2)), pairs.images[:, :, 24:].sum(axis=(1, 2))
+    assert np.mean((halves[0] > 5) & (halves[1] > 5)) > 0.8
+
+
+def test_pair_training_exports_a_model_the_reader_loads(mnist, tmp_path: Path) -> None:
+    from idreader.classifier import PairClassifier
+    from training.pairs_data import Pairs
+    from training.train_pairs import main as train_pairs
+
+    images, labels = mnist
+    for part, seed in (("train", 1), ("val", 2), ("test", 3)):
+        pairs = pair_examples(images, labels, 12, rng=np.random.default_rng(seed))
+        pairs.save(tmp_path / f"p_{part}.npz")
+    out, card, views = tmp_path / "pairs.onnx", tmp_path / "pairs.json", tmp_path / "v.npz"
+    train_pairs(["--pairs", str(tmp_path / "p"), "--epochs", "1", "--threads", "1",
+                 "--version", "0.0.1", "--out", str(out), "--card", str(card),
+                 "--slice", str(views), "--slice-size", "5"])  # fmt: skip
+    model = PairClassifier(out, threads=1)
+    assert model.info.version == "0.0.1" and model.info.temperature > 0
+    stored = Pairs.load(views)
+    written = json.loads(card.read_text())
+    assert written["metrics"]["test_slice"]["boxes"] == stored.labels.size == 10
+    read = model.predict(stored.images).argmax(axis=-1)
+    assert float((read == stored.labels).mean()) == written["metrics"]["test_slice"]["box_accuracy"]
+
+
+def test_pair_model_reads_two_boxes() -> None:
+    assert PairCNN().eval()(torch.zeros(3, 1, 28, 48)).shape == (3, 2, 11)
 
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))

@@ -2,7 +2,8 @@
 fragments, blur, noise.
 
 All functions take and return float32 tensors ``(N, 1, 28, 28)`` in [0, 1] and never
-modify their input.
+modify their input; all but :func:`edge_fragments` take wider images too (the pair
+model's views).
 """
 
 from __future__ import annotations
@@ -51,14 +52,17 @@ def random_affine(
     shear = u(-cfg.shear, cfg.shear)
     shift = u(-cfg.shift_px, cfg.shift_px), u(-cfg.shift_px, cfg.shift_px)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    # theta maps output coords to input coords (normalised to [-1, 1]).
+    # theta maps output coords to input coords (normalised to [-1, 1] along each side,
+    # so a wide image's rows and columns are scaled apart: aspect = rows / columns).
+    rows, cols = x.shape[-2:]
+    aspect = rows / cols
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0] = cos
-    theta[:, 0, 1] = -sin + shear * cos
-    theta[:, 1, 0] = sin
+    theta[:, 0, 1] = (-sin + shear * cos) * aspect
+    theta[:, 1, 0] = sin / aspect
     theta[:, 1, 1] = cos + shear * sin
-    theta[:, 0, 2] = shift[0] * 2 / 28
-    theta[:, 1, 2] = shift[1] * 2 / 28
+    theta[:, 0, 2] = shift[0] * 2 / cols
+    theta[:, 1, 2] = shift[1] * 2 / rows
     keep = torch.rand(n, generator=generator) >= cfg.p_affine
     theta[keep] = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)

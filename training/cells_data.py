@@ -56,11 +56,17 @@ class StripMix:
         benchmark's "digits crossing walls" rows: 0.5).
     binarize : float
         Share of strips thresholded to black and white, like a fax.
+    cross_push : tuple of float
+        How far a pushed digit is pushed (:attr:`idreader.synth.Distortion.cross_push`).
+    cross_sides : str
+        Toward which walls (:attr:`idreader.synth.Distortion.cross_sides`).
     """
 
     cross_share: float = 0.2
     cross_border: float = 0.1
     binarize: float = 0.08
+    cross_push: tuple[float, float] = (0.3, 0.45)
+    cross_sides: str = "any"
 
 
 def random_conditions(
@@ -92,6 +98,8 @@ def random_conditions(
         stroke_scale=float(rng.uniform(0.6, 1.8)) if rng.random() < 0.4 else 1.0,
         digit_jitter=float(rng.uniform(0.0, 0.15)),
         cross_border=mix.cross_border if rng.random() < mix.cross_share else 0.0,
+        cross_push=mix.cross_push,
+        cross_sides=mix.cross_sides,
     )
     dpi = int(rng.choice([150, 200, 200, 300]))
     return layout, distortion, dpi

@@ -47,11 +47,15 @@ def export_onnx(
     temperature: float,
     version: str,
     extra_metadata: dict[str, str] | None = None,
+    input_shape: tuple[int, ...] = (1, 28, 28),
+    input_normalisation: str = INPUT_NORMALISATION,
 ) -> None:
     """Write ``model`` as a single-file ONNX graph ``cells (N,1,28,28) -> logits (N,11)``.
 
     The metadata holds ``classes``, ``input_normalisation``, ``temperature``, ``version``
-    and ``training_data`` (pass it in ``extra_metadata``) plus any other extras.
+    and ``training_data`` (pass it in ``extra_metadata``) plus any other extras. Another
+    model (the pair model) passes its ``input_shape`` (one example's) and says what its
+    input is in ``input_normalisation``.
 
     Examples
     --------
@@ -64,7 +68,7 @@ def export_onnx(
     buf = io.BytesIO()
     torch.onnx.export(
         model,
-        (torch.zeros(2, 1, 28, 28),),
+        (torch.zeros(2, *input_shape),),
         buf,
         input_names=["cells"],
         output_names=["logits"],
@@ -75,7 +79,7 @@ def export_onnx(
     proto = onnx.load_from_string(buf.getvalue())
     metadata = {
         "classes": json.dumps(list(CLASSES)),
-        "input_normalisation": INPUT_NORMALISATION,
+        "input_normalisation": input_normalisation,
         "temperature": repr(float(temperature)),
         "version": version,
         **(extra_metadata or {}),

@@ -5,10 +5,12 @@ the line given back where the digit touches it, and
 :func:`idreader.cell_split.prior_weights` weighs the readings by prior odds
 (:data:`idreader.cell_split.WALL_ODDS`). Two digits that touch across a wall are read in
 several cuts, weighed by :func:`idreader.cell_split.cut_weights` with a sharpness
-(:data:`idreader.cell_split.CUT_SHARPNESS`). This renders ID strips of digits the model
-was not trained on, cleans them once, reads every reading once, and resolves the boxes
-again for each value tried, so that both are chosen on validation digits and never on
-the benchmarks' test digits.
+(:data:`idreader.cell_split.CUT_SHARPNESS`), and read whole by the pair model, whose
+reading :func:`idreader.cell_split.blend_pair` mixes in with a weight
+(:data:`idreader.cell_split.PAIR_WEIGHT`). This renders ID strips of digits the models
+were not trained on, cleans them once, reads every reading once, and resolves the boxes
+again for each value tried, so that all three are chosen on validation digits and never
+on the benchmarks' test digits.
 
 Usage::
 
@@ -37,6 +39,7 @@ class OddsRow:
 
     odds: float
     sharpness: float
+    pair_weight: float
     boxes: int
     right: int
     sure_wrong: int
@@ -46,13 +49,14 @@ class OddsRow:
 def read_strips(digits, labels, n_strips: int, *, rng: np.random.Generator, mix: StripMix):
     """Render and clean ``n_strips`` strips (a tenth of boxes blank) and read them.
 
-    Returns a list of (cells, model output for ``cells.inputs``, true classes).
+    Returns a list of (cells, digit model output for ``cells.inputs``, pair model
+    output for ``cells.pair_inputs``, true classes).
     """
     from idreader.cells import clean_cells
-    from idreader.classifier import DigitClassifier
+    from idreader.classifier import DigitClassifier, PairClassifier
     from idreader.synth import make_strip
 
-    classifier = DigitClassifier(threads=1)
+    classifier, pairs = DigitClassifier(threads=1), PairClassifier(threads=1)
     read = []
     for _ in range(n_strips):
         layout, distortion, dpi = random_conditions(rng, mix=mix)
@@ -62,7 +66,8 @@ def read_strips(digits, labels, n_strips: int, *, rng: np.random.Generator, mix:
         truth = np.array([10 if i is None else int(labels[i]) for i in picks])
         strip, quads = make_strip(boxes, layout=layout, distortion=distortion, dpi=dpi, rng=rng)
         cells = clean_cells(strip, strip_grid(quads, distortion.skew))
-        read.append((cells, classifier.predict(cells.inputs), truth))
+        read.append((cells, classifier.predict(cells.inputs),
+                     pairs.predict(cells.pair_inputs), truth))  # fmt: skip
     return read
 
 
@@ -89,31 +94,36 @@ def has_wall_readings(alt) -> bool:
     return any(alt.walls)
 
 
-def resolve_with(cells, probs: np.ndarray, wall: float, sharpness: float) -> np.ndarray:
-    """:meth:`idreader.cells.Cells.resolve` with the wall readings' odds set to ``wall``
-    and the cuts weighed with ``sharpness``."""
+def resolve_with(
+    cells, probs: np.ndarray, pair_probs: np.ndarray, setting: tuple[float, float, float]
+) -> np.ndarray:
+    """:meth:`idreader.cells.Cells.resolve` with the wall readings' odds, the cuts'
+    sharpness and the pair model's weight set to ``setting``."""
     from idreader.cells import Cells
 
+    wall, sharpness, pair_weight = setting
     alternatives = tuple(
         replace(alt, odds=with_wall_odds(alt.odds, alt.walls, wall)) for alt in cells.alternatives
     )
-    return Cells(cells.images, cells.ink, alternatives).resolve(probs, cut_sharpness=sharpness)[0]
+    return Cells(cells.images, cells.ink, alternatives).resolve(
+        probs, pair_probs, cut_sharpness=sharpness, pair_weight=pair_weight
+    )[0]
 
 
-def odds_rows(read, settings: list[tuple[float, float]]) -> list[OddsRow]:
-    """Resolve every strip's boxes with each (wall odds, cut sharpness) and count what
-    reads right."""
+def odds_rows(read, settings: list[tuple[float, float, float]]) -> list[OddsRow]:
+    """Resolve every strip's boxes with each (wall odds, cut sharpness, pair weight)
+    and count what reads right."""
     rows = []
-    for wall, sharpness in settings:
+    for setting in settings:
         boxes = right = sure_wrong = strips_right = 0
-        for cells, probs, truth in read:
-            resolved = resolve_with(cells, probs, wall, sharpness)
+        for cells, probs, pair_probs, truth in read:
+            resolved = resolve_with(cells, probs, pair_probs, setting)
             wrong = resolved.argmax(axis=1) != truth
             boxes += len(truth)
             right += int((~wrong).sum())
             sure_wrong += int((wrong & (resolved.max(axis=1) >= 0.99)).sum())
             strips_right += not wrong.any()
-        rows.append(OddsRow(wall, sharpness, boxes, right, sure_wrong, strips_right))
+        rows.append(OddsRow(*setting, boxes, right, sure_wrong, strips_right))
     return rows
 
 
@@ -137,21 +147,30 @@ def main(argv: list[str] | None = None) -> int:
         default=[0.1, 0.25, 0.5, 1.0],
         help="cut sharpness to try (with the shipped wall odds)",
     )
+    p.add_argument(
+        "--pair-weight",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.25, 0.5, 0.75, 1.0],
+        help="pair model weights to try (with the shipped odds and sharpness)",
+    )
     args = p.parse_args(argv)
-    from idreader.cell_split import CUT_SHARPNESS, WALL_ODDS
+    from idreader.cell_split import CUT_SHARPNESS, PAIR_WEIGHT, WALL_ODDS
 
     _, val = train_val_split(load_mnist(args.data_dir), n_val=5000, seed=0)
     read = read_strips(val.images, val.labels, args.strips,
                        rng=np.random.default_rng(args.seed), mix=MIXES[args.mix])  # fmt: skip
-    walls = sum(has_wall_readings(alt) for cells, _, _ in read for alt in cells.alternatives)
+    walls = sum(has_wall_readings(alt) for cells, *_ in read for alt in cells.alternatives)
     print(f"{args.mix}: {args.strips} strips, {sum(len(t) for *_, t in read)} boxes, "
           f"{walls} with wall readings")  # fmt: skip
-    pairs = sum(not alt.odds for cells, _, _ in read for alt in cells.alternatives)
+    pairs = sum(not alt.odds for cells, *_ in read for alt in cells.alternatives)
     print(f"{pairs} pairs of touching digits")
-    settings = [(wall, CUT_SHARPNESS) for wall in args.odds]
-    settings += [(WALL_ODDS, sharpness) for sharpness in args.sharpness]
+    settings = [(wall, CUT_SHARPNESS, PAIR_WEIGHT) for wall in args.odds]
+    settings += [(WALL_ODDS, sharpness, PAIR_WEIGHT) for sharpness in args.sharpness]
+    settings += [(WALL_ODDS, CUT_SHARPNESS, weight) for weight in args.pair_weight]
     for row in odds_rows(read, settings):
-        print(f"wall odds {row.odds:g}, cut sharpness {row.sharpness:g}: "
+        print(f"wall odds {row.odds:g}, cut sharpness {row.sharpness:g}, "
+              f"pair weight {row.pair_weight:g}: "
               f"boxes right {100 * row.right / row.boxes:.2f} % "
               f"({row.boxes - row.right} wrong, {row.sure_wrong} at 0.99 or more), "
               f"strips right {row.strips_right}")  # fmt: skip

@@ -1,0 +1,162 @@
+"""Views of two touching digits for the pair model, made the way the reader sees them.
+
+Each strip is a row of ID boxes drawn by :func:`idreader.synth.make_strip` (as in
+:mod:`training.cells_data`) whose digits are pushed across walls, most of them
+sideways, by 15 to 45 % of a box. The boxes are cleaned by the real
+:func:`idreader.cells.clean_cells`; every pair of boxes whose digits it finds run
+together across their wall (:class:`idreader.cells.Alternatives` with a ``pair``
+view) becomes one example: the view, and the true class of each box (a tenth of
+boxes is blank, so a digit pushed into an empty box is among them).
+
+Usage (from the repository root; writes ``<out>_train.npz``, ``<out>_val.npz`` and
+``<out>_test.npz``)::
+
+    python -m training.pairs_data --out runs/pairs/synth --strips 40000 --seed 0
+
+The train part uses the MNIST training digits that :func:`training.data.train_val_split`
+keeps for training; ``val`` and ``test`` use disjoint halves of the held-out validation
+digits, with seeds of their own. MNIST *test* digits are never used here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .cells_data import StripMix, jitter_quads, random_conditions, strip_grid
+from .data import BLANK, DEFAULT_DATA_DIR, load_mnist, train_val_split
+
+log = logging.getLogger(__name__)
+
+#: Every strip's digits may cross a wall, each with this chance...
+PAIR_MIX = StripMix(cross_share=1.0, cross_border=1.0)
+#: ...by a push drawn from one of these ranges (the robustness benchmark's two rows)...
+PUSHES = ((0.15, 0.3), (0.3, 0.45))
+#: ...toward a side wall only in this share of strips (two digits touch across a side
+#: wall; pushes out of the row make pairs only together with one).
+SIDEWAYS_SHARE = 0.8
+#: Share of blank boxes.
+BLANK_SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Pair views and the true class of each of their two boxes.
+
+    Attributes
+    ----------
+    images : np.ndarray
+        float32 (n, rows, cols): :func:`idreader.cell_split.pair_view`.
+    labels : np.ndarray
+        int64 (n, 2): the left and the right box's class, 10 for blank.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def save(self, path: Path) -> None:
+        """Write as ``.npz``: the views in uint8 (a 255th of ink is below what matters)."""
+        images = np.round(self.images * 255).astype(np.uint8)
+        np.savez_compressed(path, images=images, labels=self.labels)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Pairs:
+        with np.load(path) as data:
+            return cls(data["images"].astype(np.float32) / 255, data["labels"].astype(np.int64))
+
+
+def strip_mix(rng: np.random.Generator) -> StripMix:
+    """A strip's push range and walls, drawn as :data:`PUSHES` and :data:`SIDEWAYS_SHARE` say."""
+    push = PUSHES[int(rng.integers(len(PUSHES)))]
+    sides = "sideways" if rng.random() < SIDEWAYS_SHARE else "any"
+    return replace(PAIR_MIX, cross_push=push, cross_sides=sides)
+
+
+def pair_examples(
+    digits: np.ndarray, labels: np.ndarray, n_strips: int, *, rng: np.random.Generator
+) -> Pairs:
+    """Render ``n_strips`` strips and return the views of the touching pairs found in them.
+
+    Examples
+    --------
+    >>> pairs = pair_examples(digits, labels, 20, rng=np.random.default_rng(0))  # doctest: +SKIP
+    """
+    from idreader.cells import clean_cells
+    from idreader.synth import make_strip
+
+    images, targets = [], []
+    for _ in range(n_strips):
+        layout, distortion, dpi = random_conditions(rng, mix=strip_mix(rng))
+        picks = [None if rng.random() < BLANK_SHARE else int(rng.integers(len(labels)))
+                 for _ in range(layout.n_boxes)]  # fmt: skip
+        boxes = [None if i is None else digits[i] for i in picks]
+        truth = [BLANK if i is None else int(labels[i]) for i in picks]
+        strip, quads = make_strip(boxes, layout=layout, distortion=distortion, dpi=dpi, rng=rng)
+        quads = jitter_quads(quads, rng=rng, amount=float(rng.uniform(0.0, 0.06)))
+        cells = clean_cells(strip, strip_grid(quads, distortion.skew))
+        for alt in cells.alternatives:
+            if alt.pair is not None:
+                images.append(alt.pair)
+                targets.append([truth[b] for b in alt.boxes])
+    from idreader.cell_split import PAIR_SHAPE
+
+    out = np.array(images, np.float32).reshape(-1, *PAIR_SHAPE)
+    return Pairs(out, np.array(targets, np.int64).reshape(-1, 2))
+
+
+def build_pairs(
+    data_dir: str | Path,
+    out: str | Path,
+    *,
+    strips: int,
+    n_val: int = 5000,
+    split_seed: int = 0,
+    seed: int = 0,
+    parts: tuple[str, ...] = ("train", "val", "test"),
+) -> dict[str, Path]:
+    """Write pair caches ``<out>_{part}.npz``; returns their paths.
+
+    Validation and test get ``strips // 10`` strips each, from disjoint halves of the
+    held-out validation digits (``split_seed`` must match the digit model's training
+    ``--seed``); ``seed`` changes the rendering only, so caches can be combined.
+    """
+    train_digits, val_digits = train_val_split(load_mnist(data_dir), n_val=n_val, seed=split_seed)
+    half = len(val_digits) // 2
+    plan = {
+        "train": (train_digits.images, train_digits.labels, strips, seed + 101),
+        "val": (val_digits.images[:half], val_digits.labels[:half], strips // 10, seed + 202),
+        "test": (val_digits.images[half:], val_digits.labels[half:], strips // 10, seed + 303),
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, (images, labels, n, part_seed) in plan.items():
+        if name not in parts:
+            continue
+        pairs = pair_examples(images, labels, n, rng=np.random.default_rng(part_seed))
+        paths[name] = out.parent / f"{out.name}_{name}.npz"
+        pairs.save(paths[name])
+        log.info("%s: %d pairs from %d strips -> %s", name, len(pairs.labels), n, paths[name])
+    return paths
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    p.add_argument("--out", default="runs/pairs/synth", help="cache prefix")
+    p.add_argument("--strips", type=int, default=40000, help="training strips (4-10 boxes)")
+    p.add_argument("--split-seed", type=int, default=0, help="= the digit model's --seed")
+    p.add_argument("--seed", type=int, default=0, help="rendering seed")
+    p.add_argument("--parts", default="train,val,test", help="which caches to write")
+    args = p.parse_args(argv)
+    build_pairs(args.data_dir, args.out, strips=args.strips, split_seed=args.split_seed,
+                seed=args.seed, parts=tuple(args.parts.split(",")))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
