@@ -2,7 +2,8 @@
 
 Usage (from the repository root, after export and evaluation)::
 
-    python -m training.card --card idreader/models/digits.json --out docs/model-card.md
+    python -m training.card --card idreader/models/digits.json \
+        --pairs idreader/models/pairs.json --out docs/model-card.md
 
 Every number in the markdown comes from the JSON card, which export.py and evaluate.py
 fill with measured values, so the two cannot disagree.
@@ -178,13 +179,68 @@ def render_model_card(card: dict) -> str:
     return "\n".join(lines)
 
 
+def render_pair_card(card: dict) -> str:
+    """The pair model's section of the model card, as markdown.
+
+    Examples
+    --------
+    >>> card = json.loads(Path("idreader/models/pairs.json").read_text())  # doctest: +SKIP
+    >>> render_pair_card(card).splitlines()[0]  # doctest: +SKIP
+    '# The pair model: two touching digits'
+    """
+    m, tr = card["metrics"], card["training"]
+    rows = [("validation views (temperature fitted here)", m["val"]), ("test views", m["test"]),
+            (f"test slice `tests/data/{m['test_slice']['file']}` (ONNX Runtime)",
+             m["test_slice"])]  # fmt: skip
+    lines = [
+        "# The pair model: two touching digits",
+        "",
+        f"Version **{card['version']}**, exported {card['date']}, from "
+        "`idreader/models/pairs.json` (written by `training/train_pairs.py`). File "
+        f"`idreader/models/{card['file']}`: {card['size_bytes'] / 1024:.0f} KiB, opset "
+        f"{card['opset']}, {card['parameters']:,} parameters (`PairCNN` in "
+        "`training/models.py`).",
+        "",
+        "Two digits that run together across the wall between their boxes are cut apart "
+        "in several ways and each cut read by the digit model; where they overlap, no cut "
+        "parts them. The pair model reads both boxes at once. Input: "
+        f"{card['input']}. Output: {card['output']}. Temperature T = "
+        f"{card['temperature']:.4f}, fitted on the validation views. The reader mixes its "
+        "reading with the cuts' (`idreader.cell_split.blend_pair`).",
+        "",
+        f"Training data: {card['training_data']}.",
+        "",
+        "| views | boxes | box accuracy | digit boxes | both boxes right | ECE |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {name} | {r['boxes']:,} | {_pct(r['box_accuracy'])} | "
+        f"{_pct(r['digit_box_accuracy'])} | {_pct(r['pair_accuracy'])} | {r['ece']:.4f} |"
+        for name, r in rows
+    ]
+    lines += [
+        "",
+        "These views are hard by construction: every one is two digits run together, "
+        "most pushed 15 to 45 % of a box into each other. What the model adds to the "
+        "reader is measured in `training/README.md` and `docs/robustness.md`.",
+        "",
+        f"Training ({tr['epochs']} epochs, {tr['seconds'] / 60:.0f} min): `{tr['command']}`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--card", default="idreader/models/digits.json")
+    p.add_argument("--pairs", default="idreader/models/pairs.json", help="the pair model's card")
     p.add_argument("--out", default="docs/model-card.md")
     args = p.parse_args(argv)
     card = json.loads(Path(args.card).read_text())
-    Path(args.out).write_text(render_model_card(card))
+    text = render_model_card(card)
+    if args.pairs:
+        text += "\n" + render_pair_card(json.loads(Path(args.pairs).read_text()))
+    Path(args.out).write_text(text)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,15 @@ its reading with the cuts' (:meth:`idreader.cells.Cells.resolve`).
 
 Usage (from the repository root; caches from :mod:`training.pairs_data`)::
 
-    python -m training.train_pairs --pairs runs/pairs/s0 runs/pairs/s1 --epochs 14 \\
-        --version 1.0.0 --out idreader/models/pairs.onnx --card idreader/models/pairs.json
+    python -m training.train_pairs --pairs runs/pairs/s0 runs/pairs/s1 runs/pairs/s2 \\
+        runs/pairs/s3 --held-out runs/pairs/s0 runs/pairs/s1 --epochs 14 --version 1.1.0 \\
+        --out idreader/models/pairs.onnx --card idreader/models/pairs.json \\
+        --slice tests/data/pair_views_400.npz
 
-Each ``--pairs`` prefix contributes its ``_train``, ``_val`` and ``_test`` parts. The
-best epoch on validation is kept; the temperature is fitted on validation; test is
-scored once, at the end, for the card.
+Each ``--pairs`` prefix contributes its ``_train`` part, and its ``_val`` and ``_test``
+parts unless ``--held-out`` names the prefixes to take those from. The best epoch on
+validation is kept; the temperature is fitted on validation; test is scored once, at
+the end, for the card.
 """
 
 from __future__ import annotations
@@ -59,6 +62,11 @@ def load_parts(prefixes: list[str], part: str) -> Pairs:
     return Pairs(images, labels)
 
 
+def held_out(args: argparse.Namespace) -> list[str]:
+    """The cache prefixes whose val and test parts are used (``--held-out``, or ``--pairs``)."""
+    return args.held_out or args.pairs
+
+
 @torch.no_grad()
 def pair_logits(model: torch.nn.Module, images: np.ndarray, *, batch: int = 1024) -> np.ndarray:
     """Logits ``(n, 2, 11)`` of views float32 ``(n, 28, 48)`` (eval mode)."""
@@ -96,7 +104,7 @@ def train(args: argparse.Namespace) -> tuple[PairCNN, list[dict]]:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(args.seed)
-    train_set, val = load_parts(args.pairs, "train"), load_parts(args.pairs, "val")
+    train_set, val = load_parts(args.pairs, "train"), load_parts(held_out(args), "val")
     log.info("%d training pairs, %d validation pairs", len(train_set.labels), len(val.labels))
     images = torch.from_numpy(train_set.images).unsqueeze(1)
     labels = torch.from_numpy(train_set.labels)
@@ -132,7 +140,7 @@ def train(args: argparse.Namespace) -> tuple[PairCNN, list[dict]]:
 
 def export(model: PairCNN, history: list[dict], args: argparse.Namespace) -> dict:
     """Fit the temperature on validation, export the ONNX model, write its card."""
-    val, test = load_parts(args.pairs, "val"), load_parts(args.pairs, "test")
+    val, test = load_parts(held_out(args), "val"), load_parts(held_out(args), "test")
     val_logits = pair_logits(model, val.images)
     temperature = fit_temperature(val_logits.reshape(-1, len(CLASSES)),
                                   np.eye(len(CLASSES))[val.labels.reshape(-1)])  # fmt: skip
@@ -198,6 +206,12 @@ def export(model: PairCNN, history: list[dict], args: argparse.Namespace) -> dic
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pairs", nargs="+", required=True, help="cache prefixes (training.pairs_data)")
+    p.add_argument(
+        "--held-out",
+        nargs="+",
+        default=None,
+        help="prefixes of the val and test parts (default: --pairs)",
+    )
     p.add_argument("--epochs", type=int, default=14)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=3e-3)
