@@ -22,7 +22,12 @@ from idreader.errors import ModelError  # noqa: E402
 from training.augment import AugmentConfig, augment, edge_fragments  # noqa: E402
 from training.blanks import blank_cells, scribble_cells, scribble_target  # noqa: E402
 from training.calibrate import expected_calibration_error, fit_temperature, softmax  # noqa: E402
-from training.cells_data import StripMix, random_conditions, strip_cells  # noqa: E402
+from training.cells_data import (  # noqa: E402
+    StripMix,
+    random_conditions,
+    split_parts,
+    strip_cells,
+)
 from training.data import BLANK, load_mnist, train_val_split  # noqa: E402
 from training.evaluate import confusion, per_class_metrics  # noqa: E402
 from training.export import build_parser, run_export  # noqa: E402
@@ -168,6 +173,16 @@ def test_strip_cells_with_readings_add_the_other_readings_of_the_same_strips(mni
         assert set(more.labels[n:]) <= set(plain.labels)
         extra += len(more) - n
     assert extra >= 10
+
+
+def test_split_parts_give_held_out_halves_to_val_and_test(idx_dir: Path) -> None:
+    plan = split_parts(idx_dir, strips=50, n_val=400, parts=("train", "val", "test"))
+    assert [(name, n) for name, _, _, n, _ in plan] == [("train", 50), ("val", 5), ("test", 5)]
+    sizes = [len(labels) for _, _, labels, _, _ in plan]
+    assert sizes == [1600, 200, 200]
+    val, test = (images.reshape(len(images), -1) for _, images, _, _, _ in plan[1:])
+    assert not {row.tobytes() for row in val} & {row.tobytes() for row in test}
+    assert [name for name, *_ in split_parts(idx_dir, strips=5, parts=("train",))] == ["train"]
 
 
 def test_random_conditions_draw_crossing_and_binarised_strips_in_the_asked_shares() -> None:

@@ -186,6 +186,34 @@ def strip_cells(
     return Examples(out_images, out_targets, np.full(len(out_targets), source))
 
 
+def split_parts(
+    data_dir: str | Path,
+    *,
+    strips: int,
+    n_val: int = 5000,
+    split_seed: int = 0,
+    seed: int = 0,
+    parts: tuple[str, ...] = ("train", "val", "test"),
+) -> list[tuple[str, np.ndarray, np.ndarray, int, np.random.Generator]]:
+    """What each cache part asked for is made from: (name, digits, labels, strips, rng).
+
+    The train part gets ``strips`` strips of the MNIST training digits that
+    :func:`training.data.train_val_split` keeps for training; validation and test get
+    ``strips // 10`` each, from disjoint halves of the held-out validation digits.
+    ``split_seed`` fixes which digits are held out; ``seed`` only the rendering (each
+    part has a generator of its own).
+    """
+    train_digits, val_digits = train_val_split(load_mnist(data_dir), n_val=n_val, seed=split_seed)
+    half = len(val_digits) // 2
+    plan = {
+        "train": (train_digits.images, train_digits.labels, strips, seed + 101),
+        "val": (val_digits.images[:half], val_digits.labels[:half], strips // 10, seed + 202),
+        "test": (val_digits.images[half:], val_digits.labels[half:], strips // 10, seed + 303),
+    }
+    return [(name, images, labels, n, np.random.default_rng(part_seed))
+            for name, (images, labels, n, part_seed) in plan.items() if name in parts]  # fmt: skip
+
+
 def build_cache(
     data_dir: str | Path,
     out: str | Path,
@@ -207,24 +235,17 @@ def build_cache(
     train part only: validation fits the temperature, and test is scored, on the
     cells the reader reads first.
     """
-    train_digits, val_digits = train_val_split(load_mnist(data_dir), n_val=n_val, seed=split_seed)
-    half = len(val_digits) // 2
-    plan = {
-        "train": (train_digits.images, train_digits.labels, strips, seed + 101),
-        "val": (val_digits.images[:half], val_digits.labels[:half], strips // 10, seed + 202),
-        "test": (val_digits.images[half:], val_digits.labels[half:], strips // 10, seed + 303),
-    }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, (images, labels, n, part_seed) in plan.items():
-        if name not in parts:
-            continue
+    plan = split_parts(data_dir, strips=strips, n_val=n_val, split_seed=split_seed, seed=seed,
+                       parts=parts)  # fmt: skip
+    for name, images, labels, n, rng in plan:
         examples = strip_cells(
             images,
             labels,
             n,
-            rng=np.random.default_rng(part_seed),
+            rng=rng,
             source=f"cells_{name}",
             mix=mix,
             readings=readings and name == "train",

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cells_data import StripMix, jitter_quads, random_conditions, strip_grid
-from .data import BLANK, DEFAULT_DATA_DIR, load_mnist, train_val_split
+from .cells_data import StripMix, jitter_quads, random_conditions, split_parts, strip_grid
+from .data import BLANK, DEFAULT_DATA_DIR
 
 log = logging.getLogger(__name__)
 
@@ -124,20 +124,13 @@ def build_pairs(
     held-out validation digits (``split_seed`` must match the digit model's training
     ``--seed``); ``seed`` changes the rendering only, so caches can be combined.
     """
-    train_digits, val_digits = train_val_split(load_mnist(data_dir), n_val=n_val, seed=split_seed)
-    half = len(val_digits) // 2
-    plan = {
-        "train": (train_digits.images, train_digits.labels, strips, seed + 101),
-        "val": (val_digits.images[:half], val_digits.labels[:half], strips // 10, seed + 202),
-        "test": (val_digits.images[half:], val_digits.labels[half:], strips // 10, seed + 303),
-    }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, (images, labels, n, part_seed) in plan.items():
-        if name not in parts:
-            continue
-        pairs = pair_examples(images, labels, n, rng=np.random.default_rng(part_seed))
+    plan = split_parts(data_dir, strips=strips, n_val=n_val, split_seed=split_seed, seed=seed,
+                       parts=parts)  # fmt: skip
+    for name, images, labels, n, rng in plan:
+        pairs = pair_examples(images, labels, n, rng=rng)
         paths[name] = out.parent / f"{out.name}_{name}.npz"
         pairs.save(paths[name])
         log.info("%s: %d pairs from %d strips -> %s", name, len(pairs.labels), n, paths[name])
