@@ -257,15 +257,20 @@ def build_cache(
     return paths
 
 
+def add_cache_arguments(p: argparse.ArgumentParser, *, out: str, strips: int) -> None:
+    """The options every cache builder takes (:func:`split_parts`, the cache prefix)."""
+    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    p.add_argument("--out", default=out, help="cache prefix")
+    p.add_argument("--strips", type=int, default=strips, help="training strips (4-10 boxes)")
+    p.add_argument("--split-seed", type=int, default=0, help="= the digit model's --seed")
+    p.add_argument("--seed", type=int, default=0, help="rendering seed")
+    p.add_argument("--parts", default="train,val,test", help="which caches to write")
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
-    p.add_argument("--out", default="runs/cells/synth", help="cache prefix")
-    p.add_argument("--strips", type=int, default=9000, help="training strips (4-10 boxes)")
-    p.add_argument("--split-seed", type=int, default=0, help="= the training run's --seed")
-    p.add_argument("--seed", type=int, default=0, help="rendering seed")
-    p.add_argument("--parts", default="train,val,test", help="which caches to write")
+    add_cache_arguments(p, out="runs/cells/synth", strips=9000)
     p.add_argument(
         "--cross-share",
         type=float,

@@ -27,8 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .cells_data import StripMix, jitter_quads, random_conditions, split_parts, strip_grid
-from .data import BLANK, DEFAULT_DATA_DIR
+from .cells_data import (
+    StripMix,
+    add_cache_arguments,
+    jitter_quads,
+    random_conditions,
+    split_parts,
+    strip_grid,
+)
+from .data import BLANK
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +92,7 @@ def pair_examples(
     --------
     >>> pairs = pair_examples(digits, labels, 20, rng=np.random.default_rng(0))  # doctest: +SKIP
     """
+    from idreader.cell_split import PAIR_SHAPE
     from idreader.cells import clean_cells
     from idreader.synth import make_strip
 
@@ -102,8 +110,6 @@ def pair_examples(
             if alt.pair is not None:
                 images.append(alt.pair)
                 targets.append([truth[b] for b in alt.boxes])
-    from idreader.cell_split import PAIR_SHAPE
-
     out = np.array(images, np.float32).reshape(-1, *PAIR_SHAPE)
     return Pairs(out, np.array(targets, np.int64).reshape(-1, 2))
 
@@ -140,12 +146,7 @@ def build_pairs(
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
-    p.add_argument("--out", default="runs/pairs/synth", help="cache prefix")
-    p.add_argument("--strips", type=int, default=40000, help="training strips (4-10 boxes)")
-    p.add_argument("--split-seed", type=int, default=0, help="= the digit model's --seed")
-    p.add_argument("--seed", type=int, default=0, help="rendering seed")
-    p.add_argument("--parts", default="train,val,test", help="which caches to write")
+    add_cache_arguments(p, out="runs/pairs/synth", strips=30000)
     args = p.parse_args(argv)
     build_pairs(args.data_dir, args.out, strips=args.strips, split_seed=args.split_seed,
                 seed=args.seed, parts=tuple(args.parts.split(",")))  # fmt: skip
