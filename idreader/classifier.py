@@ -87,9 +87,10 @@ def _model_info(metadata: dict[str, str], path: Path) -> ModelInfo:
 class _Engine:
     """One ONNX Runtime session over a model mapping ``(N, *shape)`` to logits.
 
-    The session is created once and only read afterwards, so one instance can be
-    shared by threads; its input and output names and the model's metadata are read
-    once here.
+    ``shape`` is one example's input, channels first (one channel): ``predict`` takes
+    ``(n, *shape[1:])`` and adds the channel. The session is created once and only
+    read afterwards, so one instance can be shared by threads; its input and output
+    names and shapes and the model's metadata are read once here.
     """
 
     def __init__(self, path: Path, threads: int | None, shape: tuple[int, ...], name: str) -> None:
@@ -110,13 +111,20 @@ class _Engine:
         except Exception as exc:  # ORT raises its own untyped errors for bad files
             raise ModelError(f"cannot load model {path}: {exc}") from exc
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1 or list(inputs[0].shape[1:]) != list(shape):
+        if (
+            len(inputs) != 1
+            or len(outputs) != 1
+            or list(inputs[0].shape[1:]) != list(shape)
+            or not all(isinstance(d, int) for d in outputs[0].shape[1:])
+        ):
             raise ModelError(
                 f"model {path} must map one (N, {', '.join(map(str, shape))}) input to one "
-                f"output, has inputs {[(i.name, i.shape) for i in inputs]}"
+                f"fixed-size output, has inputs {[(i.name, i.shape) for i in inputs]} and "
+                f"outputs {[(o.name, o.shape) for o in outputs]}"
             )
         self._input_name = inputs[0].name
         self._output_name = outputs[0].name
+        self._output_shape = tuple(outputs[0].shape[1:])
         self._shape = shape
         self._name = name
         self.path = path
@@ -132,8 +140,7 @@ class _Engine:
         x = x.astype(np.float32, copy=False)
         if not np.isfinite(x).all():
             raise ModelError(f"{self._name} contain NaN or infinite values")
-        shape = tuple(self._session.get_outputs()[0].shape[1:])
-        out = np.empty((len(x), *shape), np.float32)
+        out = np.empty((len(x), *self._output_shape), np.float32)
         for start in range(0, len(x), CHUNK):
             batch = x[start : start + CHUNK, None]
             logits = self._session.run([self._output_name], {self._input_name: batch})[0]
