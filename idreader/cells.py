@@ -722,9 +722,12 @@ def _thickness(mask: np.ndarray) -> float:
     return 2 * float(cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 3).max())
 
 
-def _finish(
-    box: _Box, given: np.ndarray | None, cut: tuple[int, np.ndarray] | None = None
-) -> list[_Reading]:
+def _empty() -> _Reading:
+    """The reading of a box without a digit."""
+    return (np.zeros((28, 28), np.float32), 0.0, 1.0, False)
+
+
+def _finish(box: _Box, given: np.ndarray | None) -> list[_Reading]:
     """The readings of a segmented box (see :func:`_owned`): MNIST-style image, ink
     fraction, prior odds against the first reading and whether a line was given back.
 
@@ -734,25 +737,17 @@ def _finish(
     (:func:`_wall_strokes`). A box without a digit is empty. Pieces that may be a
     digit broken apart are also read joined up, to the digit if there is one
     (:func:`_broken_digit`), and a digit that crosses the row's edge with the strokes
-    beside it outside the row (:func:`_strokes_outside`).
-    ``cut`` (component, bool mask of this box's side) is two digits run together across
-    a wall (:func:`_touching_pairs`): this box keeps the component's part on its side,
-    and the cuts are the box's readings (only the first reading is made).
+    beside it outside the row (:func:`_strokes_outside`). (Two digits run together
+    across a wall are read in cuts instead, :func:`_split`.)
     """
     owned = _owned(box, given)
-    if cut is not None:
-        owned[cut[0]] = True
     main = _main_part(box, owned)
-    empty = (np.zeros((28, 28), np.float32), 0.0, 1.0, False)
     if main is None:
-        joined = None if cut is not None else _broken_digit(box, owned)
+        joined = _broken_digit(box, owned)
         if joined is None:
-            return [empty]
-        return [empty, (*_render(box, *joined), BROKEN_ODDS, False)]
+            return [_empty()]
+        return [_empty(), (*_render(box, *joined), BROKEN_ODDS, False)]
     keep, dots = _digit_mask(box, main, owned)
-    if cut is not None:
-        keep &= cut[1] | (box.labels != cut[0])
-        return [(*_render(box, keep), 1.0, False) if keep.any() else empty]
     # Each doubt doubles the readings, with its odds: the dots are specks (the main
     # component is never a dot, so some ink is left), a wall hides a stroke.
     variants = [(keep, 1.0, False)]
@@ -1029,8 +1024,32 @@ def _same_stroke(left: _Box, a: int, right: _Box, b: int, m: np.ndarray) -> bool
     return int(seen.sum()) > 0 and int((seen & (right.labels == b)).sum()) >= 0.5 * int(seen.sum())
 
 
+def _with_stroke(box: _Box, given: np.ndarray | None, label: int) -> np.ndarray | None:
+    """bool (h, w): a box's digit as :func:`_finish` keeps it, with the whole of the
+    stroke ``label`` that it shares with its neighbour (:func:`_touching_pairs`); None
+    when the box holds no digit even with it."""
+    owned = _owned(box, given)
+    owned[label] = True
+    main = _main_part(box, owned)
+    return None if main is None else _digit_mask(box, main, owned)[0]
+
+
+def _cut_reading(box: _Box, keep: np.ndarray | None, label: int, side: np.ndarray) -> _Reading:
+    """A box's reading of one cut: its digit (:func:`_with_stroke`) with only its own
+    ``side`` (bool, crop shape) of the shared stroke ``label``."""
+    if keep is not None:
+        keep = keep & (side | (box.labels != label))
+    if keep is None or not keep.any():
+        return _empty()
+    return (*_render(box, keep), 1.0, False)
+
+
 def _split(
-    left: _Box, right: _Box, labels: tuple[int, int], m: np.ndarray, given: tuple[np.ndarray, ...]
+    left: _Box,
+    right: _Box,
+    labels: tuple[int, int],
+    m: np.ndarray,
+    keeps: tuple[np.ndarray | None, np.ndarray | None],
 ) -> list[tuple[_Reading, _Reading]]:
     """Every distinct cut of a touching pair (:func:`seam_sides`): both boxes' reading.
 
@@ -1041,7 +1060,8 @@ def _split(
     cut parts them, but two do, the right box's digit starting at the first and the
     left box's ending at the second, the ink between them read in both boxes (at most
     :data:`OVERLAP` of a box apart). Cuts that divide the stroke alike, but for a
-    twentieth of it, are one cut (the first one).
+    twentieth of it, are one cut (the first one). ``keeps`` are both boxes' digits with
+    the whole stroke (:func:`_with_stroke`).
     """
     frames = ((left, m), (right, np.linalg.inv(m)))
     strokes = (left.labels == labels[0], right.labels == labels[1])
@@ -1076,27 +1096,26 @@ def _split(
         divisions.append(division)
         cuts.append(
             (
-                _finish(left, given[0], (labels[0], seams[j][1]))[0],
-                _finish(right, given[1], (labels[1], ~seams[i][2]))[0],
+                _cut_reading(left, keeps[0], labels[0], seams[j][1]),
+                _cut_reading(right, keeps[1], labels[1], ~seams[i][2]),
             )
         )
     return cuts
 
 
 def _pair(
-    left: _Box, right: _Box, labels: tuple[int, int], m: np.ndarray, given: tuple[np.ndarray, ...]
+    left: _Box,
+    right: _Box,
+    labels: tuple[int, int],
+    m: np.ndarray,
+    keeps: tuple[np.ndarray | None, np.ndarray | None],
 ) -> np.ndarray:
     """The pair model's view of a touching pair (:func:`idreader.cell_split.pair_view`):
-    each box's digit as :func:`_finish` would keep it, with the whole shared stroke."""
+    each box's digit with the whole shared stroke (``keeps``, :func:`_with_stroke`)."""
     inks = []
-    for box, label, g in zip((left, right), labels, given, strict=True):
-        owned = _owned(box, g)
-        owned[label] = True
-        main = _main_part(box, owned)
-        keep = box.labels == label
-        if main is not None:
-            keep |= _digit_mask(box, main, owned)[0]
-        inks.append(_soft(box, keep))
+    for box, label, keep in zip((left, right), labels, keeps, strict=True):
+        stroke = box.labels == label
+        inks.append(_soft(box, stroke if keep is None else stroke | keep))
     return pair_view(inks[0], inks[1], m, left.pad)
 
 
@@ -1253,12 +1272,16 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
         empty = np.array([r[0][1] == 0.0 for r in results])
     alternatives = []
     for a, labels, m in _touching_pairs(boxes, matrices, grid.cells, empty, given):
-        cuts = _split(boxes[a], boxes[a + 1], labels, m, (given[a], given[a + 1]))
+        keeps = (
+            _with_stroke(boxes[a], given[a], labels[0]),
+            _with_stroke(boxes[a + 1], given[a + 1], labels[1]),
+        )
+        cuts = _split(boxes[a], boxes[a + 1], labels, m, keeps)
         # the cuts take the place of both boxes' readings, dots and all
         results[a], results[a + 1] = [cuts[0][0]], [cuts[0][1]]
         cut_images = np.array([[left[0], right[0]] for left, right in cuts], np.float32)
         cut_ink = np.array([[left[1], right[1]] for left, right in cuts], np.float32)
-        pair = _pair(boxes[a], boxes[a + 1], labels, m, (given[a], given[a + 1]))
+        pair = _pair(boxes[a], boxes[a + 1], labels, m, keeps)
         alternatives.append(Alternatives((a, a + 1), cut_images, cut_ink, pair=pair))
     for i, readings in enumerate(results):
         if len(readings) > 1:

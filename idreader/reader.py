@@ -202,7 +202,7 @@ class Reader:
 
     @property
     def model_version(self) -> str:
-        """Both models' versions, the digit model's first: ``"1.3.0+pairs.1.0.0"``."""
+        """Both models' versions, the digit model's first: ``"1.3.0+pairs.1.1.0"``."""
         return f"{self.classifier.info.version}+pairs.{self.pairs.info.version}"
 
     def _extract_all(self, sources: list[Source], counts: list[int]) -> Iterator[_PageCells]:
