@@ -612,6 +612,52 @@ def _claimed(
     return covered >= 0.5 * box.stats[:, cv2.CC_STAT_AREA]
 
 
+def _dropped(
+    boxes: list[_Box], matrices: list[np.ndarray], given: list[np.ndarray], empty: np.ndarray
+) -> list[np.ndarray]:
+    """Strokes that an empty box takes back from a neighbour that drops them (bool per
+    label, one array per box).
+
+    The majority rule (:func:`_owned`) gives a stroke across a wall to the box that
+    holds most of it. A digit pushed a third of the way or more across can lie mostly
+    in the next box; when that box holds a digit of its own, the stroke is not part of
+    it and is dropped there, and its own box, empty without it, reads blank with
+    certainty. So a shared candidate of an empty box that the neighbour holding most of
+    it does not keep in its digit (less than half of it under that digit, carried into
+    this crop) comes back.
+    """
+    kept: dict[int, np.ndarray | None] = {}
+
+    def digit(j: int) -> np.ndarray | None:
+        if j not in kept:
+            kept[j] = None if empty[j] else _kept(boxes[j], given[j])
+        return kept[j]
+
+    out = []
+    for i, box in enumerate(boxes):
+        loose = box.candidate & _shared(box) & ~_owned(box, given[i])
+        loose &= ~empty[np.clip(box.neighbour - 1, 0, len(boxes) - 1)]
+        if not (empty[i] and loose.any()):
+            out.append(np.zeros_like(loose))
+            continue
+        seen = _carried(boxes, matrices, i, digit)
+        covered = np.bincount(box.labels[seen], minlength=len(box.stats))
+        out.append(loose & (covered < 0.5 * box.stats[:, cv2.CC_STAT_AREA]))
+    return out
+
+
+def _kept(box: _Box, given: np.ndarray) -> np.ndarray | None:
+    """The components of a box's digit as cleaned (bool per label), None when empty."""
+    owned = _owned(box, given)
+    main = _main_part(box, owned)
+    if main is None:
+        return None
+    keep = np.zeros(len(box.stats), bool)
+    keep[np.unique(box.labels[_digit_mask(box, main, owned)[0]])] = True
+    keep[0] = False
+    return keep
+
+
 def _main_part(box: _Box, owned: np.ndarray) -> int | None:
     """The largest owned candidate, if it looks like a digit in this box.
 
@@ -1270,6 +1316,13 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
         for i in np.flatnonzero(beside):
             results[i] = _finish(boxes[i], given[i])
         empty = np.array([r[0][1] == 0.0 for r in results])
+    for i, taken in enumerate(_dropped(boxes, matrices, given, empty)):
+        if taken.any():
+            took = np.where(taken, 1, given[i]).astype(np.int8)
+            readings = _finish(boxes[i], took)
+            if readings[0][1] > 0.0:
+                results[i], given[i] = readings, took
+    empty = np.array([r[0][1] == 0.0 for r in results])
     alternatives = []
     for a, labels, m in _touching_pairs(boxes, matrices, grid.cells, empty, given):
         keeps = (
