@@ -244,6 +244,9 @@ SPECK_ODDS = 0.5
 #: of it (the bar of a 7 drawn on the top line, the top of a 9's loop) rather than only
 #: the line: even.
 WALL_ODDS = 1.0
+#: How much likelier that is where the line is seen thickened by a stroke lying on it,
+#: beyond the places the digit's strokes touch it (:func:`idreader.cells._lying`).
+LYING_ODDS = 4.0
 #: Odds, before the model reads it, that pieces of ink too small to be a digit or to join
 #: one are (part of) a digit a threshold broke apart rather than specks: even.
 BROKEN_ODDS = 1.0

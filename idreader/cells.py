@@ -39,6 +39,7 @@ import numpy as np
 from .cell_split import (
     BROKEN_ODDS,
     CUT_SHARPNESS,
+    LYING_ODDS,
     OFFSETS,
     OUTSIDE_ODDS,
     OVERLAP,
@@ -76,6 +77,20 @@ BROKEN_GAP = 0.15
 #: How far (fraction of the box side) from a digit that crosses the row's edge a stroke
 #: outside the row may lie to be read as part of it (:func:`_strokes_outside`).
 OUTSIDE_GAP = 0.2
+
+#: How much wider (pixels, in a crop of :data:`CROP_SIDE`) than the line alone the ink
+#: across an erased line must be for a stroke to lie on it there (:func:`_lying`).
+LYING_EXTRA = 2
+#: How far (fraction of the box side) from the box's corners a stroke lying on a line
+#: is looked for.
+LYING_CORNER = 0.1
+#: How long (fraction of the box side) a stretch of such widening beyond the places the
+#: digit's strokes touch the line must be to be a stroke (shorter ones are the line's
+#: own unevenness, or a stroke's end).
+LYING_LENGTH = 0.15
+#: How many positions along a line without that widening a stroke lying on it may
+#: skip (its edge wavers about the line's).
+LYING_GAP = 3
 
 #: One reading of a box: MNIST-style image, ink fraction, prior odds against the first,
 #: and whether a line was given back to make it (:func:`_wall_strokes`).
@@ -799,9 +814,10 @@ def _finish(box: _Box, given: np.ndarray | None) -> list[_Reading]:
     variants = [(keep, 1.0, False)]
     if dots.any():
         variants.append((keep & ~dots, SPECK_ODDS, False))
-    hidden = _wall_strokes(box, keep)
+    hidden, lying = _wall_strokes(box, keep)
     if hidden.any():
-        variants += [(ink | hidden, odds * WALL_ODDS, True) for ink, odds, _ in variants]
+        wall = WALL_ODDS * (LYING_ODDS if lying else 1.0)
+        variants += [(ink | hidden, odds * wall, True) for ink, odds, _ in variants]
     readings = [(*_render(box, ink), odds, walled) for ink, odds, walled in variants]
     joined = _broken_digit(box, owned, keep)
     if joined is not None:
@@ -889,7 +905,7 @@ def _join_pieces(ink: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return out.astype(bool)
 
 
-def _wall_strokes(box: _Box, keep: np.ndarray) -> np.ndarray:
+def _wall_strokes(box: _Box, keep: np.ndarray) -> tuple[np.ndarray, bool]:
     """The line pixels erased along each wall between the first and last place the kept
     ink touches it, and the ink beyond the wall that the stroke there led to (bool,
     crop shape).
@@ -905,14 +921,23 @@ def _wall_strokes(box: _Box, keep: np.ndarray) -> np.ndarray:
     too, and comes back with it. Given back, the line there is the stroke (a closed
     loop, a bar); the reader weighs that reading against the box as cleaned
     (:data:`idreader.cell_split.WALL_ODDS`).
+
+    A stroke can also lie along the line past the last place the digit touches it, as
+    the stem of a 6 or a 9 pushed onto a side wall does: nothing marks its end but the
+    line, thickened by it (:func:`_lying`). Where such a thickening goes on from the
+    span for :data:`LYING_LENGTH` of the box or more, the span goes on with it, and
+    the reading is likelier (:data:`idreader.cell_split.LYING_ODDS`). Returns the
+    pixels given back and whether such a stroke was seen.
     """
     touch = _grown(keep) & (box.walls > 0)
     hidden = np.zeros_like(keep)
+    lying = False
     if not touch.any():
-        return hidden
+        return hidden, lying
     loose = _beyond_walls(box, keep)
     reach = _grown(loose) & (box.walls > 0)
     h, w = keep.shape
+    pen = _erased_width(box.walls)
     for wall in np.unique(box.walls[touch]):
         erased = box.walls == wall
         # bottom and top walls run along rows, the right and left ones along columns
@@ -923,10 +948,86 @@ def _wall_strokes(box: _Box, keep: np.ndarray) -> np.ndarray:
         at = np.flatnonzero(ends)
         span = np.zeros(erased.shape[1 - along], bool)
         span[at[0] : at[-1] + 1] = True
+        along_stroke = _along_stroke(span, _lying(box, erased, along, pen))
+        if np.count_nonzero(along_stroke & ~span) >= LYING_LENGTH * box.side:
+            span, lying = along_stroke, True
         line = erased & (span[None, :] if along == 0 else span[:, None])
         ends_beyond = np.unique(box.labels[_grown(line) & loose])
         hidden |= line | (np.isin(box.labels, ends_beyond) & loose)
-    return hidden
+    return hidden, lying
+
+
+def _lying(box: _Box, erased: np.ndarray, along: int, pen: float) -> np.ndarray:
+    """Where along an erased line a stroke lies on it (bool per row or column).
+
+    ``erased`` (bool, crop shape) is the line's band, running along rows (``along``
+    0) or columns (1); ``pen`` is how wide the box's lines were erased, most places
+    (:func:`_erased_width`). A stroke on the line thickens it, and line removal either
+    keeps a sliver of it beside the band or takes it with the band. So a stroke lies
+    there where the ink across the band (the crop's ink before the line was erased)
+    reaches at least :data:`LYING_EXTRA` pixels past the band, but not so far that it
+    is a stroke crossing the line (no more than a pen's width further), or where the
+    band was erased at least :data:`LYING_EXTRA` + 1 pixels wider than the lines (a
+    line's width wavers by a pixel or two where it is resampled). Not near the box's
+    corners (:data:`LYING_CORNER`), where the walls across the line thicken it.
+    """
+    ink = box.contrast > box.low
+    if along == 1:
+        ink, erased = ink.T, erased.T
+    # the length of the run of ink across the line through each pixel
+    down = np.zeros(ink.shape, np.int32)
+    up = np.zeros(ink.shape, np.int32)
+    for y in range(ink.shape[0]):
+        down[y] = (down[y - 1] + 1) * ink[y] if y else ink[y]
+        up[-1 - y] = (up[-y] + 1) * ink[-1 - y] if y else ink[-1]
+    runs = np.where(erased, down + up - 1, 0).max(axis=0)
+    width = erased.sum(axis=0)
+    corner = box.pad + max(2, round(LYING_CORNER * box.side))
+    inner = np.zeros(len(width), bool)
+    inner[corner : len(width) - corner] = True
+    beside = runs - width
+    slivers = (beside >= LYING_EXTRA) & (beside <= pen + LYING_EXTRA)
+    return inner & (width > 0) & (slivers | (width >= pen + LYING_EXTRA + 1))
+
+
+def _erased_width(walls: np.ndarray) -> float:
+    """How wide the lines of a box were erased, most places: the median over each wall's
+    rows or columns (``walls``: :attr:`_Box.walls`)."""
+    widths = [
+        count
+        for wall in range(1, 5)
+        for count in (walls == wall).sum(axis=0 if wall <= 2 else 1)
+        if count > 0
+    ]
+    return float(np.median(widths)) if widths else 0.0
+
+
+def _along_stroke(span: np.ndarray, lying: np.ndarray) -> np.ndarray:
+    """``span`` (bool per row or column) grown at each end over the stretches where a
+    stroke lies on the line (``lying``) that start there, across gaps of up to
+    :data:`LYING_GAP` positions.
+
+    Examples
+    --------
+    >>> span, lying = np.zeros(20, bool), np.zeros(20, bool)
+    >>> span[5:8] = True
+    >>> lying[[9, 10, 11, 16]] = True  # a stroke from 9 to 11; 16 is too far
+    >>> np.flatnonzero(_along_stroke(span, lying)).tolist()
+    [5, 6, 7, 8, 9, 10, 11]
+    """
+    grown = span.copy()
+    at = np.flatnonzero(span)
+    for step, start in ((-1, at[0]), (1, at[-1])):
+        gap, i = 0, start + step
+        while 0 <= i < len(span) and gap <= LYING_GAP:
+            if lying[i]:
+                lo, hi = sorted((start, i))
+                grown[lo : hi + 1] = True
+                start, gap = i, 0
+            else:
+                gap += 1
+            i += step
+    return grown
 
 
 def _strokes_outside(box: _Box, keep: np.ndarray) -> np.ndarray:

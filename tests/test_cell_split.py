@@ -307,7 +307,9 @@ def test_wall_odds_of_zero_read_as_if_no_wall_were_given_back(mnist, monkeypatch
     read = strips()
     walls = [a for c, *_ in read for a in c.alternatives if has_wall_readings(a)]
     assert len(walls) >= 3
-    monkeypatch.setattr(cells_module, "_wall_strokes", lambda box, keep: np.zeros_like(keep))
+    monkeypatch.setattr(
+        cells_module, "_wall_strokes", lambda box, keep: (np.zeros_like(keep), False)
+    )
     for (cells, probs, pair_probs, truth), (plain, plain_probs, plain_pairs, same) in zip(
         read, strips(), strict=True
     ):

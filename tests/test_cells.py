@@ -10,7 +10,14 @@ import pytest
 
 from idreader import cells as cells_module
 from idreader.assemble import assemble
-from idreader.cell_split import BROKEN_ODDS, OFFSETS, OUTSIDE_ODDS, SPECK_ODDS, WALL_ODDS
+from idreader.cell_split import (
+    BROKEN_ODDS,
+    LYING_ODDS,
+    OFFSETS,
+    OUTSIDE_ODDS,
+    SPECK_ODDS,
+    WALL_ODDS,
+)
 from idreader.cell_walls import remove_border_lines
 from idreader.cells import (
     CROP_PAD,
@@ -889,6 +896,30 @@ def test_a_digit_mostly_in_the_next_box_comes_back_when_that_box_drops_it():
     assert cells.ink[11] > 0.02
     read = cells.resolve(DigitClassifier(threads=1).predict(cells.inputs))[0]
     assert read[10:12].argmax(axis=1).tolist() == [0, 2]
+
+
+def test_a_stem_lying_on_a_wall_is_given_back_with_the_line(monkeypatch):
+    # "digits crossing walls (push 30-45 %)", seed 12, page 6: the 6 of box 4 pushed
+    # left onto its wall, its stem along the line. Erased with the line, the stem left
+    # a loop that read 0 (0.985), and the line was given back only where the loop
+    # touches it. The stem thickens the line above the loop: given back there too,
+    # and weighed up (LYING_ODDS), the box reads 6.
+    truth = np.load(Path(__file__).parent / "data" / "six_with_its_stem_on_a_wall.npz")["truth"]
+    clf = DigitClassifier(threads=1)
+
+    def read() -> tuple[np.ndarray, tuple[float, ...]]:
+        cells = _clean_row("six_with_its_stem_on_a_wall")
+        (odds,) = [alt.odds for alt in cells.alternatives if alt.boxes == (4,)]
+        return cells.resolve(clf.predict(cells.inputs))[0], odds
+
+    probs, odds = read()
+    assert truth[4] == 6
+    assert probs.argmax(axis=1).tolist() == truth.tolist()
+    assert odds == (1.0, WALL_ODDS * LYING_ODDS)
+    monkeypatch.setattr(cells_module, "LYING_LENGTH", 2.0)  # no stroke long enough
+    probs, odds = read()
+    assert odds == (1.0, WALL_ODDS)
+    assert probs[4].argmax() == 0
 
 
 def _width(image: np.ndarray) -> int:
