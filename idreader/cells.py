@@ -839,9 +839,12 @@ def _broken_digit(
     cleaned, the box is empty and reads blank with certainty, and an ID whose last digit
     that was reads as a shorter one. In a box with a digit (``digit``: its kept ink),
     what came apart from it is too small to join it and is dropped: a 5 without its bar
-    reads 2. So owned pieces that reach into the box's core (off its edges, where what
-    is left of a wall lies), each no further than :data:`BROKEN_GAP` of the box from the
-    next or from the digit, are read together, with the digit, as well when there are
+    reads 2. A digit lying on a wall is cut apart with the line where its strokes run
+    along it (a 3 on a side wall falls into three arcs, none big enough to be a digit).
+    So owned pieces that reach into the box's core (off its edges, where what is left
+    of a wall lies), or that touch an erased line and are big enough for a stroke (not
+    a wall remnant, :func:`_segment`), each no further than :data:`BROKEN_GAP` of the
+    box from the next or from the digit, are read together, with the digit, as well when there are
     two or more of them and all the ink spans 30 % of the box, as a digit does
     (:data:`idreader.cell_split.BROKEN_ODDS`; one speck beside a digit is common, and
     not read). The model reads scattered dots as specks, so the pieces are joined by
@@ -852,7 +855,9 @@ def _broken_digit(
     depth = box.pad + max(3, round(0.1 * box.side))
     core = np.zeros((h, w), bool)
     core[depth : h - depth, depth : w - depth] = True
-    pieces = owned & (np.bincount(box.labels[core], minlength=len(owned)) > 0)
+    inside = np.bincount(box.labels[core], minlength=len(owned)) > 0
+    on_a_line = np.bincount(box.labels[_grown(box.walls > 0)], minlength=len(owned)) > 0
+    pieces = owned & (inside | (box.candidate & on_a_line))
     pieces[0] = False
     if digit is not None:
         pieces[np.unique(box.labels[digit])] = False

@@ -922,6 +922,23 @@ def test_a_stem_lying_on_a_wall_is_given_back_with_the_line(monkeypatch):
     assert probs[4].argmax() == 0
 
 
+def test_a_digit_cut_apart_by_its_wall_is_read_joined_up():
+    # "digits crossing walls (push 30-45 %)", seed 15, page 75: the 3 of box 4 pushed
+    # right onto its wall, its arcs' ends along the line. Erased with it, the 3 fell
+    # into three pieces, the one on the line outside the box's core; none was a digit
+    # and the two in the core lay too far apart to be joined, so the box read blank
+    # with confidence 1.000. The piece on the line now counts: joined up, the pieces
+    # read 3, and the box is in doubt between blank and 3 (on the whole page, 3 wins).
+    cells = _clean_row("three_cut_by_its_wall")
+    truth = np.load(Path(__file__).parent / "data" / "three_cut_by_its_wall.npz")["truth"]
+    (alt,) = [alt for alt in cells.alternatives if alt.boxes == (4,)]
+    assert alt.odds == (1.0, BROKEN_ODDS)
+    clf = DigitClassifier(threads=1)
+    assert clf.predict(alt.images[1])[0].argmax() == truth[4] == 3
+    read = cells.resolve(clf.predict(cells.inputs))[0]
+    assert 0.4 < read[4, 3] and read[4, 10] < 0.6
+
+
 def _width(image: np.ndarray) -> int:
     """From the first to the last column of a cleaned image that holds ink."""
     columns = np.flatnonzero((image > 0.3).any(axis=0))
