@@ -650,10 +650,12 @@ def _dropped(
 
     out = []
     for i, box in enumerate(boxes):
-        loose = box.candidate & _shared(box) & ~_owned(box, given[i])
-        loose &= ~empty[np.clip(box.neighbour - 1, 0, len(boxes) - 1)]
-        if not (empty[i] and loose.any()):
-            out.append(np.zeros_like(loose))
+        loose = np.zeros(len(box.stats), bool)
+        if empty[i]:
+            loose = box.candidate & _shared(box) & ~_owned(box, given[i])
+            loose &= ~empty[np.clip(box.neighbour - 1, 0, len(boxes) - 1)]
+        if not loose.any():
+            out.append(loose)
             continue
         seen = _carried(boxes, matrices, i, digit)
         covered = np.bincount(box.labels[seen], minlength=len(box.stats))
@@ -979,13 +981,14 @@ def _lying(box: _Box, erased: np.ndarray, along: int, pen: float) -> np.ndarray:
     ink = box.contrast > box.low
     if along == 1:
         ink, erased = ink.T, erased.T
-    # the length of the run of ink across the line through each pixel
-    down = np.zeros(ink.shape, np.int32)
-    up = np.zeros(ink.shape, np.int32)
-    for y in range(ink.shape[0]):
-        down[y] = (down[y - 1] + 1) * ink[y] if y else ink[y]
-        up[-1 - y] = (up[-y] + 1) * ink[-1 - y] if y else ink[-1]
-    runs = np.where(erased, down + up - 1, 0).max(axis=0)
+    # the length of the run of ink across the line through each pixel: runs numbered
+    # column by column (column-major), so that none continues into the next column
+    starts = ink.copy()
+    starts[1:] &= ~ink[:-1]
+    ids = np.cumsum(starts.ravel(order="F")).reshape(ink.shape, order="F") * ink
+    lengths = np.bincount(ids.ravel())
+    lengths[0] = 0
+    runs = np.where(erased, lengths[ids], 0).max(axis=0)
     width = erased.sum(axis=0)
     corner = box.pad + max(2, round(LYING_CORNER * box.side))
     inner = np.zeros(len(width), bool)
