@@ -81,8 +81,8 @@ OUTSIDE_GAP = 0.2
 #: How much wider (pixels, in a crop of :data:`CROP_SIDE`) than the line alone the ink
 #: across an erased line must be for a stroke to lie on it there (:func:`_lying`).
 LYING_EXTRA = 2
-#: How far (fraction of the box side) from the box's corners a stroke lying on a line
-#: is looked for.
+#: How near (fraction of the box side) to the box's corners a stroke lying on a line is
+#: not looked for: the walls across the line thicken it there.
 LYING_CORNER = 0.1
 #: How long (fraction of the box side) a stretch of such widening beyond the places the
 #: digit's strokes touch the line must be to be a stroke (shorter ones are the line's
@@ -846,8 +846,9 @@ def _broken_digit(
     So owned pieces that reach into the box's core (off its edges, where what is left
     of a wall lies), or that touch an erased line and are big enough for a stroke (not
     a wall remnant, :func:`_segment`), each no further than :data:`BROKEN_GAP` of the
-    box from the next or from the digit, are read together, with the digit, as well when there are
-    two or more of them and all the ink spans 30 % of the box, as a digit does
+    box from the next or from the digit, are read together, with the digit, as well
+    when there are two or more of them and all the ink spans 30 % of the box, as a
+    digit does
     (:data:`idreader.cell_split.BROKEN_ODDS`; one speck beside a digit is common, and
     not read). The model reads scattered dots as specks, so the pieces are joined by
     strokes as thick as they are (:func:`_join_pieces`), drawn at full ink where the
@@ -1368,7 +1369,8 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
 
     Like :func:`clean_cell` on each box's :func:`box_crop`, except that the boxes are
     seen together: ink that reaches from one box into another goes to one of them
-    (:func:`_owned`), and two digits run together across a wall are cut apart there
+    (:func:`_owned`; back to an empty box when the other drops it, :func:`_dropped`),
+    and two digits run together across a wall are cut apart there
     (:func:`_touching_pairs`, :meth:`Cells.resolve`). A box whose digit has dots
     beside it is also read without them, one whose digit runs into a wall with the
     line there given back, an empty box with pieces of ink that may be a digit
