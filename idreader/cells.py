@@ -648,12 +648,13 @@ def _dropped(
             kept[j] = None if empty[j] else _kept(boxes[j], given[j])
         return kept[j]
 
+    written = np.concatenate([[False], ~empty])  # by box number (box j is j + 1)
     out = []
     for i, box in enumerate(boxes):
         loose = np.zeros(len(box.stats), bool)
         if empty[i]:
             loose = box.candidate & _shared(box) & ~_owned(box, given[i])
-            loose &= ~empty[np.clip(box.neighbour - 1, 0, len(boxes) - 1)]
+            loose &= written[box.neighbour]
         if not loose.any():
             out.append(loose)
             continue
@@ -972,12 +973,13 @@ def _lying(box: _Box, erased: np.ndarray, along: int, pen: float) -> np.ndarray:
     0) or columns (1); ``pen`` is how wide the box's lines were erased, most places
     (:func:`_erased_width`). A stroke on the line thickens it, and line removal either
     keeps a sliver of it beside the band or takes it with the band. So a stroke lies
-    there where the ink across the band (the crop's ink before the line was erased)
-    reaches at least :data:`LYING_EXTRA` pixels past the band, but not so far that it
-    is a stroke crossing the line (no more than a pen's width further), or where the
-    band was erased at least :data:`LYING_EXTRA` + 1 pixels wider than the lines (a
-    line's width wavers by a pixel or two where it is resampled). Not near the box's
-    corners (:data:`LYING_CORNER`), where the walls across the line thicken it.
+    there where the ink across the band (the crop's contrast above its stroke threshold,
+    as it was before the line was erased) reaches at least :data:`LYING_EXTRA` pixels
+    past the band, but not so far that it is a stroke crossing the line (no more than a
+    pen's width further), or where the band was erased at least :data:`LYING_EXTRA` + 1
+    pixels wider than the lines (a line's width wavers by a pixel or two where it is
+    resampled). Not near the box's corners (:data:`LYING_CORNER`), where the walls
+    across the line thicken it.
     """
     ink = box.contrast > box.low
     if along == 1:
