@@ -169,6 +169,7 @@ def run_condition(
     classifier,
     misread_dir: Path | None = None,
     pairs=None,
+    context=None,
 ) -> dict:
     from idreader.assemble import assemble
     from idreader.cells import clean_cells
@@ -193,7 +194,10 @@ def run_condition(
             flagged += 1
         elif classifier is not None:
             pair_probs = None if pairs is None else pairs.predict(cells.pair_inputs)
-            probs, resolved = cells.resolve(classifier.predict(cells.inputs), pair_probs)
+            context_probs = None if context is None else context.predict(cells.context_inputs)
+            probs, resolved = cells.resolve(
+                classifier.predict(cells.inputs), pair_probs, context_probs
+            )
             reading = assemble(probs)
             flagged += reading.flagged
             silent += not reading.flagged and reading.student_id != page.student_id
@@ -316,25 +320,32 @@ _WORKER: dict = {}
 
 
 def _start_worker(
-    data_dir: Path, model: Path | None, no_model: bool, no_pairs: bool, misread_dir
+    data_dir: Path,
+    model: Path | None,
+    no_model: bool,
+    no_pairs: bool,
+    no_context: bool,
+    misread_dir,
 ) -> None:
     sys.path.insert(0, str(ROOT))
     images, labels, source = load_digits(data_dir)
-    classifier = pairs = None
+    classifier = pairs = context = None
     if not no_model:
-        from idreader.classifier import DigitClassifier, PairClassifier
+        from idreader.classifier import ContextClassifier, DigitClassifier, PairClassifier
 
         classifier = DigitClassifier(model, threads=1)
         pairs = None if no_pairs else PairClassifier(threads=1)
+        context = None if no_context else ContextClassifier(threads=1)
     _WORKER.update(digits=(images, labels), source=source, classifier=classifier,
-                   pairs=pairs, misread_dir=misread_dir)  # fmt: skip
+                   pairs=pairs, context=context, misread_dir=misread_dir)  # fmt: skip
 
 
 def _run(task: tuple[str, int, int]) -> dict:
     name, seed, pages = task
     worker = _WORKER
     return run_condition(name, CONDITIONS[name], pages, worker["digits"], seed,
-                         worker["classifier"], worker["misread_dir"], worker["pairs"])  # fmt: skip
+                         worker["classifier"], worker["misread_dir"], worker["pairs"],
+                         worker["context"])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -351,6 +362,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-pairs", action="store_true", help="read touching digits from their cuts alone"
     )
+    parser.add_argument(
+        "--no-context",
+        action="store_true",
+        help="read boxes with a line given back from their readings alone",
+    )
     parser.add_argument("--out", type=Path, help="write the markdown table here")
     parser.add_argument(
         "--misread-dir",
@@ -363,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         (args.misread_dir / "misread.tsv").write_text("page\ttruth\tread\tboxes\tconfidence\n")
     names = [name for name in CONDITIONS if not args.only or name in args.only]
     tasks = [(name, seed, args.pages) for seed in args.seed for name in names]
-    setup = (args.data_dir, args.model, args.no_model, args.no_pairs, args.misread_dir)
+    setup = (args.data_dir, args.model, args.no_model, args.no_pairs, args.no_context,
+             args.misread_dir)  # fmt: skip
     _start_worker(*setup)
     by_name: dict[str, list[dict]] = {name: [] for name in names}
     if args.jobs > 1:
@@ -384,9 +401,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = [pool_rows(by_name[name]) for name in names]
     classifier = _WORKER["classifier"]
     version = classifier.info.version if classifier is not None else None
-    pairs = _WORKER["pairs"]
     if version is not None:
-        version += f", pair model {pairs.info.version if pairs is not None else 'not used'}"
+        for name, key in (("pair", "pairs"), ("context", "context")):
+            used = _WORKER[key]
+            version += f", {name} model {used.info.version if used is not None else 'not used'}"
     seeds = ", ".join(map(str, args.seed))
     header = (
         f"Digits: {_WORKER['source']}. Seed{'s' if len(args.seed) > 1 else ''} {seeds}; "

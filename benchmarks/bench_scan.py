@@ -70,15 +70,16 @@ def main() -> None:
         t_grid, grids = best_of(repeats, lambda: [find_id_grid(im, id_length=8) for im in images])
         pairs = [(upright(im, g.rotation), g) for im, g in zip(images, grids, strict=True) if g]
         t_cells, cells = best_of(repeats, lambda: [clean_cells(im, g) for im, g in pairs])
-        batch = np.concatenate([c.inputs for c in cells])
-        views = np.concatenate([c.pair_inputs for c in cells])
-        t_model, (probs, pair_probs) = best_of(
-            repeats, lambda: (reader.classifier.predict(batch), reader.pairs.predict(views))
+        inputs = [[c.inputs for c in cells], [c.pair_inputs for c in cells],
+                  [c.context_inputs for c in cells]]  # fmt: skip
+        models = (reader.classifier, reader.pairs, reader.context)
+        t_model, read = best_of(
+            repeats,
+            lambda: [m.predict(np.concatenate(x)) for m, x in zip(models, inputs, strict=True)],
         )
-        sizes = np.cumsum([len(c.inputs) for c in cells])[:-1]
-        pair_sizes = np.cumsum([len(c.pair_inputs) for c in cells])[:-1]
-        split = zip(cells, np.split(probs, sizes), np.split(pair_probs, pair_sizes), strict=True)
-        per_page = [c.resolve(p, q)[0] for c, p, q in split]
+        split = [np.split(r, np.cumsum([len(v) for v in x])[:-1])
+                 for r, x in zip(read, inputs, strict=True)]  # fmt: skip
+        per_page = [c.resolve(*r)[0] for c, *r in zip(cells, *split, strict=True)]
         t_assemble, _ = best_of(repeats, lambda: [assemble(p, id_length=8) for p in per_page])
 
     n = args.pages

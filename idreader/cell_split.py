@@ -11,7 +11,9 @@ a pair whose cut is in doubt comes out less confident instead of confidently wro
 :func:`prior_weights` does the same for one box read in several ways (without the dots
 beside its digit, with a stroke its wall may hide, an empty box with the pieces of a
 broken digit put together, with the strokes a digit pushed out of the row left out
-there), from prior odds.
+there), from prior odds. :func:`context_view` is how the context model sees a box
+read with a line given back: as scanned, walls and neighbours' ink and all, and
+:func:`blend` mixes either model's reading into the readings' average.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ BAND = 0.1
 DRIFT = 0.5
 #: The pair model's view of two touching digits (:func:`pair_view`): rows, columns.
 PAIR_SHAPE = (28, 48)
+#: The context model's view of one box with its walls (:func:`context_view`).
+CONTEXT_SHAPE = (48, 48)
+#: The least contrast (gray levels) :func:`context_view` stretches to full ink, so that
+#: the paper's noise in an empty box does not become strokes.
+CONTEXT_MIN_CONTRAST = 30.0
 #: The margin around the two boxes in that view, as a fraction of a box side.
 PAIR_MARGIN = 0.2
 #: Supersampling of :func:`pair_view` before it is averaged down (anti-aliasing).
@@ -205,36 +212,79 @@ def cut_weights(probs: np.ndarray, sharpness: float = CUT_SHARPNESS) -> np.ndarr
 
 
 #: How much the pair model's reading of a touching pair counts against that of its cuts
-#: (:func:`blend_pair`): chosen on validation strips by ``training/reading_odds.py``.
+#: (:func:`blend`): chosen on validation strips by ``training/reading_odds.py``.
 PAIR_WEIGHT = 0.75
 
 
-def blend_pair(cuts: np.ndarray, pair: np.ndarray, weight: float = PAIR_WEIGHT) -> np.ndarray:
-    """A touching pair's class probabilities from its cuts' reading and the pair model's.
+def blend(readings: np.ndarray, model: np.ndarray, weight: float) -> np.ndarray:
+    """Boxes' class probabilities from their readings' average and a second model's.
 
-    The two are mixed, ``(1 - weight) * cuts + weight * pair``: where they agree the
-    boxes read as surely as both, where they differ as unsurely as the mix says (a
-    pair in doubt is flagged, not guessed).
+    The two are mixed, ``(1 - weight) * readings + weight * model``: where they agree
+    the boxes read as surely as both, where they differ as unsurely as the mix says (a
+    box in doubt is flagged, not guessed). The pair model's reading of a touching pair
+    is mixed in with :data:`PAIR_WEIGHT`, the context model's reading of a box with a
+    line given back with :data:`CONTEXT_WEIGHT`.
 
     Parameters
     ----------
-    cuts, pair : np.ndarray
-        (2, 11) class probabilities of the left and the right box.
+    readings, model : np.ndarray
+        (..., 11) class probabilities of the same boxes.
     weight : float
-        The pair model's share, 0 to 1.
+        The model's share, 0 to 1.
 
     Returns
     -------
     np.ndarray
-        float64 (2, 11).
+        float64, the shape of ``readings``.
 
     Examples
     --------
     >>> cuts = np.eye(11)[[4, 6]]; pair = np.eye(11)[[4, 0]]
-    >>> blend_pair(cuts, pair, 0.5).max(axis=1).tolist()
+    >>> blend(cuts, pair, 0.5).max(axis=1).tolist()
     [1.0, 0.5]
     """
-    return (1 - weight) * np.asarray(cuts, np.float64) + weight * np.asarray(pair, np.float64)
+    return (1 - weight) * np.asarray(readings, np.float64) + weight * np.asarray(model, np.float64)
+
+
+#: The context model's share of a box read with a line given back (:func:`blend`):
+#: chosen on validation strips by ``training/reading_odds.py``.
+CONTEXT_WEIGHT = 0.5
+
+
+def context_view(crop: np.ndarray) -> np.ndarray:
+    """One box as scanned, its walls and what lies across them, for the context model.
+
+    The rules that give a line back to a digit (:func:`idreader.cells.clean_cells`)
+    cannot tell a stroke lying on a line from the line itself; a model that sees the
+    line's thickness and the ink on both sides of it can. The box's crop
+    (:func:`idreader.cells.box_crop`, the box and a margin of
+    :data:`idreader.cells.CROP_PAD` of its side) is turned into ink: the paper (90th
+    percentile) is 0 and the darkest ink (1st percentile, or :data:`CONTEXT_MIN_CONTRAST`
+    darker than the paper if that is fainter) is 1, then scaled to
+    :data:`CONTEXT_SHAPE`.
+
+    Parameters
+    ----------
+    crop : np.ndarray
+        uint8 (h, w) gray crop of one box, dark ink on light paper.
+
+    Returns
+    -------
+    np.ndarray
+        float32 :data:`CONTEXT_SHAPE` in [0, 1], white ink on black.
+
+    Examples
+    --------
+    >>> crop = np.full((96, 96), 250, np.uint8); crop[30:66, 46:50] = 20
+    >>> view = context_view(crop)
+    >>> view.shape, float(view.max()), float(view[0, 0])
+    ((48, 48), 1.0, 0.0)
+    """
+    gray = np.asarray(crop, np.float32)
+    low, paper = np.percentile(gray, [1, 90])
+    ink = np.clip((paper - gray) / max(paper - low, CONTEXT_MIN_CONTRAST), 0.0, 1.0)
+    rows, cols = CONTEXT_SHAPE
+    return cv2.resize(ink, (cols, rows), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
 #: Odds, before the model reads it, that a dot beside a digit is a speck rather than part

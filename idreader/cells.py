@@ -38,6 +38,8 @@ import numpy as np
 
 from .cell_split import (
     BROKEN_ODDS,
+    CONTEXT_SHAPE,
+    CONTEXT_WEIGHT,
     CUT_SHARPNESS,
     LYING_ODDS,
     OFFSETS,
@@ -47,7 +49,8 @@ from .cell_split import (
     PAIR_WEIGHT,
     SPECK_ODDS,
     WALL_ODDS,
-    blend_pair,
+    blend,
+    context_view,
     cut_weights,
     pair_view,
     prior_weights,
@@ -131,6 +134,10 @@ class Alternatives:
         float32 :data:`idreader.cell_split.PAIR_SHAPE`: a touching pair's two boxes side
         by side (:func:`idreader.cell_split.pair_view`), for the pair model; None for
         one box.
+    context : np.ndarray or None
+        float32 :data:`idreader.cell_split.CONTEXT_SHAPE`: one box read with a line
+        given back, as scanned (:func:`idreader.cell_split.context_view`), for the
+        context model; None otherwise.
     """
 
     boxes: tuple[int, ...]
@@ -139,6 +146,7 @@ class Alternatives:
     odds: tuple[float, ...] = ()
     walls: tuple[bool, ...] = ()
     pair: np.ndarray | None = None
+    context: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -186,23 +194,39 @@ class Cells:
         views = [alt.pair for alt in self.alternatives if alt.pair is not None]
         return np.array(views, np.float32).reshape(-1, *PAIR_SHAPE)
 
+    @property
+    def context_inputs(self) -> np.ndarray:
+        """Every view the context model must read: one per box read with a line given
+        back, in order.
+
+        Examples
+        --------
+        >>> Cells(np.zeros((3, 28, 28), np.float32), np.zeros(3, np.float32)).context_inputs.shape
+        (0, 48, 48)
+        """
+        views = [alt.context for alt in self.alternatives if alt.context is not None]
+        return np.array(views, np.float32).reshape(-1, *CONTEXT_SHAPE)
+
     def resolve(
         self,
         probs: np.ndarray,
         pair_probs: np.ndarray | None = None,
+        context_probs: np.ndarray | None = None,
         *,
         cut_sharpness: float = CUT_SHARPNESS,
         pair_weight: float = PAIR_WEIGHT,
+        context_weight: float = CONTEXT_WEIGHT,
     ) -> tuple[np.ndarray, Cells]:
         """Each box's class probabilities from the models' reading of :attr:`inputs`
-        (and of :attr:`pair_inputs`).
+        (and of :attr:`pair_inputs` and :attr:`context_inputs`).
 
         The boxes of :class:`Alternatives` get their probabilities averaged over its
         readings, weighted by :func:`idreader.cell_split.cut_weights` (touching digits)
         or :func:`idreader.cell_split.prior_weights` (one box read in several ways), and
         the likeliest reading's images. With ``pair_probs``, a touching pair's boxes get
-        the cuts' reading and the pair model's blended
-        (:func:`idreader.cell_split.blend_pair`).
+        the cuts' reading and the pair model's blended (:func:`idreader.cell_split.blend`);
+        with ``context_probs``, so does a box read with a line given back, with the
+        context model's.
 
         Parameters
         ----------
@@ -212,11 +236,19 @@ class Cells:
             (len(pair_inputs), 2, 11) the pair model's probabilities
             (:class:`idreader.classifier.PairClassifier`); None reads the pairs from
             their cuts alone.
+        context_probs : np.ndarray or None
+            (len(context_inputs), 11) the context model's probabilities
+            (:class:`idreader.classifier.ContextClassifier`); None reads those boxes
+            from their readings alone.
         cut_sharpness : float
             ``sharpness`` of :func:`idreader.cell_split.cut_weights` (tuned by
             ``training/reading_odds.py``).
         pair_weight : float
-            ``weight`` of :func:`idreader.cell_split.blend_pair` (tuned likewise).
+            ``weight`` of :func:`idreader.cell_split.blend` for a touching pair (tuned
+            likewise).
+        context_weight : float
+            ``weight`` of :func:`idreader.cell_split.blend` for a box with a line given
+            back (tuned likewise).
 
         Returns
         -------
@@ -235,7 +267,7 @@ class Cells:
         n = len(self.images)
         out = np.array(probs[:n], np.float64)
         images, ink = self.images.copy(), self.ink.copy()
-        offset, pairs = n, 0
+        offset, pairs, contexts = n, 0, 0
         for alt in self.alternatives:
             k, b = alt.ink.shape
             read = np.asarray(probs[offset : offset + k * b], np.float64).reshape(k, b, -1)
@@ -248,8 +280,12 @@ class Cells:
             out[boxes] = np.einsum("k,kcj->cj", weights, read)
             if alt.pair is not None:
                 if pair_probs is not None:
-                    out[boxes] = blend_pair(out[boxes], pair_probs[pairs], pair_weight)
+                    out[boxes] = blend(out[boxes], pair_probs[pairs], pair_weight)
                 pairs += 1
+            if alt.context is not None:
+                if context_probs is not None:
+                    out[boxes] = blend(out[boxes], context_probs[contexts], context_weight)
+                contexts += 1
             best = int(np.argmax(weights))
             images[boxes], ink[boxes] = alt.images[best], alt.ink[best]
         return out.astype(np.float32), Cells(images, ink)
@@ -1401,9 +1437,10 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
     """
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    inks, matrices, neighbours = [], [], []
+    crops, inks, matrices, neighbours = [], [], [], []
     for i, quad in enumerate(grid.cells):
         crop, m = _warp_box(image, quad)
+        crops.append(crop)
         inks.append(_ink(crop, PAD_FRACTION))
         matrices.append(m)
         neighbours.append(_grid_neighbours(grid.cells, i, m))
@@ -1454,7 +1491,8 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
             each = np.array([[r[0]] for r in readings], np.float32)
             fractions = np.array([[r[1]] for r in readings], np.float32)
             odds, walls = tuple(r[2] for r in readings), tuple(r[3] for r in readings)
-            alternatives.append(Alternatives((i,), each, fractions, odds, walls))
+            context = context_view(crops[i]) if any(walls) else None
+            alternatives.append(Alternatives((i,), each, fractions, odds, walls, context=context))
     images = np.stack([r[0][0] for r in results]).astype(np.float32)
     ink = np.array([r[0][1] for r in results], np.float32)
     return Cells(images=images, ink=ink, alternatives=tuple(alternatives))

@@ -4,8 +4,10 @@ The digit model (``idreader/models/digits.onnx``) takes cleaned cells float32
 ``(N, 1, 28, 28)`` in [0, 1] (white ink on black, as :func:`idreader.cells.clean_cells`
 makes them) and returns logits ``(N, 11)``; class 10 means "blank box". The pair model
 (``pairs.onnx``, :class:`PairClassifier`) reads two boxes whose digits touch across
-their wall at once. The temperature fitted on validation data is stored in each
-model's metadata and applied here, so ``predict`` returns calibrated probabilities.
+their wall at once, and the context model (``context.onnx``,
+:class:`ContextClassifier`) one box read with a line given back, as scanned. The
+temperature fitted on validation data is stored in each model's metadata and applied
+here, so ``predict`` returns calibrated probabilities.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ class ModelInfo:
 
 
 def default_model_path(name: str = "digits.onnx") -> Path:
-    """Path of a model shipped inside the package: the digit model, or ``"pairs.onnx"``.
+    """Path of a model shipped inside the package: the digit model, ``"pairs.onnx"`` or
+    ``"context.onnx"``.
 
     Examples
     --------
@@ -249,6 +252,59 @@ class PairClassifier(_Engine):
         ------
         ModelError
             When ``views`` does not have shape ``(n, 28, 48)`` or holds NaN/inf.
+        """
+        return self._probabilities(views)
+
+
+class ContextClassifier(_Engine):
+    """Read one box as scanned, its walls and the ink across them, when a line may hide
+    a stroke.
+
+    The context model takes :func:`idreader.cell_split.context_view` images float32
+    ``(N, 1, 48, 48)`` and returns logits ``(N, 11)`` (10 is blank).
+    :meth:`idreader.cells.Cells.resolve` mixes its reading with that of the box's
+    cleaned readings, with and without the line given back.
+
+    Parameters
+    ----------
+    model_path : path or None
+        ONNX model to load; ``None`` loads the shipped ``context.onnx``.
+    threads : int or None
+        ONNX Runtime intra-op threads; ``None`` lets ONNX Runtime choose.
+
+    Raises
+    ------
+    ModelError
+        When the model is missing, corrupt, or does not match the expected contract.
+
+    Examples
+    --------
+    >>> context = ContextClassifier(threads=1)
+    >>> context.predict(np.zeros((2, 48, 48), np.float32)).shape
+    (2, 11)
+    """
+
+    def __init__(self, model_path: str | os.PathLike | None = None, *, threads: int | None = None):
+        path = Path(model_path) if model_path is not None else default_model_path("context.onnx")
+        super().__init__(path, threads, (1, 48, 48), "context views")
+
+    def predict(self, views: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities of boxes seen as scanned.
+
+        Parameters
+        ----------
+        views : ndarray
+            float32 ``(n, 48, 48)`` in [0, 1] (``n`` may be 0).
+
+        Returns
+        -------
+        ndarray
+            float32 ``(n, 11)``.
+
+        Raises
+        ------
+        ModelError
+            When ``views`` does not have shape ``(n, 48, 48)`` or holds NaN/inf.
         """
         return self._probabilities(views)
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from .assemble import assemble
 from .cells import Cells, clean_cells
-from .classifier import DigitClassifier, PairClassifier
+from .classifier import ContextClassifier, DigitClassifier, PairClassifier
 from .classlist import Student, load_classlist, match
 from .config import ReaderConfig
 from .grid import IDGrid, find_grid_candidates, upright
@@ -134,6 +134,7 @@ class Reader:
         self.config = replace(config, **options) if options else config
         self.classifier = DigitClassifier(self.config.model_path)
         self.pairs = PairClassifier()
+        self.context = ContextClassifier()
 
     def with_options(self, **options: object) -> Reader:
         """A Reader with other options that shares this one's model session.
@@ -146,7 +147,8 @@ class Reader:
         if config.model_path != self.config.model_path:
             return Reader(config)
         other = object.__new__(Reader)
-        other.config, other.classifier, other.pairs = config, self.classifier, self.pairs
+        other.config, other.classifier = config, self.classifier
+        other.pairs, other.context = self.pairs, self.context
         return other
 
     def read(
@@ -202,8 +204,11 @@ class Reader:
 
     @property
     def model_version(self) -> str:
-        """Both models' versions, the digit model's first: ``"1.3.0+pairs.1.1.0"``."""
-        return f"{self.classifier.info.version}+pairs.{self.pairs.info.version}"
+        """The models' versions, the digit model's first: ``"1.3.0+pairs.1.1.0+context.1.0.0"``."""
+        return (
+            f"{self.classifier.info.version}+pairs.{self.pairs.info.version}"
+            f"+context.{self.context.info.version}"
+        )
 
     def _extract_all(self, sources: list[Source], counts: list[int]) -> Iterator[_PageCells]:
         """Per-page stages over every page, in order; ``counts`` are the sources' pages."""
@@ -230,11 +235,14 @@ class Reader:
     def _classify(self, batch: list[_PageCells]) -> Iterator[tuple[PageResult, np.ndarray | None]]:
         """Classify the cells of several pages in one model call, then assemble each."""
         with_cells = [p.cells for p in batch if p.cells is not None]
-        probs = pair_probs = None
+        probs = pair_probs = context_probs = None
         if with_cells:
             probs = self.classifier.predict(np.concatenate([c.inputs for c in with_cells]))
             pair_probs = self.pairs.predict(np.concatenate([c.pair_inputs for c in with_cells]))
-        offset = pairs = 0
+            context_probs = self.context.predict(
+                np.concatenate([c.context_inputs for c in with_cells])
+            )
+        offset = pairs = contexts = 0
         for page in batch:
             if page.error is not None:
                 yield PageResult.failed(page.source, page.number, page.error), None
@@ -243,10 +251,13 @@ class Reader:
                 yield PageResult(page.source, page.number, reasons=("no_id_grid",)), None
                 continue
             n, k = len(page.cells.inputs), len(page.cells.pair_inputs)
+            c = len(page.cells.context_inputs)
             page_probs, cells = page.cells.resolve(
-                probs[offset : offset + n], pair_probs[pairs : pairs + k]
+                probs[offset : offset + n],
+                pair_probs[pairs : pairs + k],
+                context_probs[contexts : contexts + c],
             )
-            offset, pairs = offset + n, pairs + k
+            offset, pairs, contexts = offset + n, pairs + k, contexts + c
             yield self._page_result(replace(page, cells=cells), page_probs), page_probs
 
     def _page_result(self, page: _PageCells, probs: np.ndarray) -> PageResult:

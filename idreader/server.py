@@ -185,14 +185,19 @@ def create_app(
     @app.get("/v1/model")
     async def model() -> dict[str, Any]:
         """The digit classifier: version, classes, temperature and ONNX metadata; and
-        the pair model's version and temperature."""
-        info, pairs = service.model_info, service.pair_model_info
+        the pair and the context models' versions and temperatures."""
+        info, pairs, context = (
+            service.model_info,
+            service.pair_model_info,
+            service.context_model_info,
+        )
         return {
             "version": info.version,
             "classes": list(info.classes),
             "temperature": info.temperature,
             "metadata": dict(info.metadata),
             "pair_model": {"version": pairs.version, "temperature": pairs.temperature},
+            "context_model": {"version": context.version, "temperature": context.temperature},
         }
 
     async def _accept(request: Request, start: Callable[..., T]) -> T:

@@ -131,6 +131,10 @@ class ScanService:
     def pair_model_info(self) -> ModelInfo:
         return self.reader(self.config).pairs.info
 
+    @property
+    def context_model_info(self) -> ModelInfo:
+        return self.reader(self.config).context.info
+
     def options(self, fields: Sequence[tuple[str, str]]) -> ReaderConfig:
         """The request's config: the base one with the client's form options applied."""
         changes: dict[str, object] = {}

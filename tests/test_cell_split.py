@@ -13,10 +13,9 @@ import pytest
 from idreader.cell_split import (
     CUT_SHARPNESS,
     OFFSETS,
-    PAIR_WEIGHT,
     SPECK_ODDS,
     WALL_ODDS,
-    blend_pair,
+    blend,
     cut_weights,
     prior_weights,
     seam_sides,
@@ -120,12 +119,33 @@ def test_resolve_blends_the_pair_models_reading_with_the_cuts():
     pair_probs[0, 0, 4], pair_probs[0, 1, 7] = 0.9, 0.9
     for weight in (0.0, 0.5, 1.0):
         out, _ = cells.resolve(probs, pair_probs, pair_weight=weight)
-        np.testing.assert_allclose(out[:2], blend_pair(cuts_only[:2], pair_probs[0], weight),
+        np.testing.assert_allclose(out[:2], blend(cuts_only[:2], pair_probs[0], weight),
                                    rtol=1e-6)  # fmt: skip
         np.testing.assert_array_equal(out[2], cuts_only[2])
     # the cuts read box 0 as a 1, the pair model as a 4: half and half leaves it in doubt
     out, _ = cells.resolve(probs, pair_probs, pair_weight=0.5)
     assert cuts_only[0].argmax() == 1 and out[0].max() < 0.6
+
+
+def test_resolve_blends_the_context_models_reading_with_a_box_read_with_a_wall():
+    images = np.zeros((2, 1, 28, 28), np.float32)
+    ink = np.array([[0.02], [0.03]], np.float32)
+    view = np.zeros((48, 48), np.float32)
+    alt = Alternatives((0,), images, ink, (1.0, WALL_ODDS), (False, True), context=view)
+    cells = Cells(images[0].copy(), ink[0].copy(), (alt,))
+    assert cells.context_inputs.shape == (1, 48, 48)
+    probs = np.full((3, 11), 0.01, np.float32)
+    probs[[0, 1], 0], probs[2, 9] = 0.9, 0.9  # as cleaned a 0, with the line given back a 9
+    readings_only, _ = cells.resolve(probs)
+    context_probs = np.full((1, 11), 0.01, np.float32)
+    context_probs[0, 9] = 0.9
+    for weight in (0.0, 0.5, 1.0):
+        out, _ = cells.resolve(probs, None, context_probs, context_weight=weight)
+        np.testing.assert_allclose(out[0], blend(readings_only[0], context_probs[0], weight),
+                                   rtol=1e-6)  # fmt: skip
+    # even odds between the readings; the context model sees a 9 and settles it
+    out, _ = cells.resolve(probs, None, context_probs)
+    assert readings_only[0].max() < 0.5 and out[0].argmax() == 9 and out[0, 9] > 0.6
 
 
 def _pair_strip(seed: int, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -296,7 +316,13 @@ def test_wall_odds_of_zero_read_as_if_no_wall_were_given_back(mnist, monkeypatch
     # training/reading_odds.py chooses WALL_ODDS by resolving the same readings with
     # other odds; at 0 the wall readings must weigh nothing, as if never made.
     import idreader.cells as cells_module
-    from training.reading_odds import MIXES, has_wall_readings, read_strips, resolve_with
+    from training.reading_odds import (
+        MIXES,
+        Setting,
+        has_wall_readings,
+        read_strips,
+        resolve_with,
+    )
 
     images, labels = mnist
 
@@ -310,14 +336,13 @@ def test_wall_odds_of_zero_read_as_if_no_wall_were_given_back(mnist, monkeypatch
     monkeypatch.setattr(
         cells_module, "_wall_strokes", lambda box, keep: (np.zeros_like(keep), False)
     )
-    for (cells, probs, pair_probs, truth), (plain, plain_probs, plain_pairs, same) in zip(
+    for (cells, probs, pair_probs, _, truth), (plain, plain_probs, plain_pairs, _, same) in zip(
         read, strips(), strict=True
     ):
         np.testing.assert_array_equal(truth, same)
         expected, _ = plain.resolve(plain_probs, plain_pairs)
-        setting = (0.0, CUT_SHARPNESS, PAIR_WEIGHT)
         np.testing.assert_allclose(
-            resolve_with(cells, probs, pair_probs, setting), expected, atol=1e-6
+            resolve_with(cells, probs, pair_probs, Setting(odds=0.0)), expected, atol=1e-6
         )
 
 
@@ -325,7 +350,7 @@ def test_only_readings_with_a_line_given_back_take_other_wall_odds():
     # a broken digit's reading has the odds of a wall reading (both even):
     # training/reading_odds.py must tell them apart by what made them, not by the odds
     from idreader.cell_split import BROKEN_ODDS, WALL_ODDS
-    from training.reading_odds import has_wall_readings, resolve_with
+    from training.reading_odds import Setting, has_wall_readings, resolve_with
 
     images = np.zeros((2, 1, 28, 28), np.float32)
     images[1, 0, 4:24, 13:15] = 1.0
@@ -336,14 +361,14 @@ def test_only_readings_with_a_line_given_back_take_other_wall_odds():
     probs = np.eye(11)[[10, 10, 1]] * 0.9 + 0.01
     for alt, weighed in ((broken, 0.5), (wall, 0.0)):
         cells = Cells(images[0].copy(), np.zeros(1, np.float32), (alt,))
-        read = resolve_with(cells, probs, None, (0.0, CUT_SHARPNESS, PAIR_WEIGHT))
+        read = resolve_with(cells, probs, None, Setting(odds=0.0))
         assert read[0, 1] == pytest.approx(weighed * 0.91, abs=0.01)
 
 
 def test_cut_sharpness_tried_on_held_out_strips_weighs_the_cuts():
     # training/reading_odds.py chooses CUT_SHARPNESS by resolving the same cuts with
     # other values: the box's probabilities are the cuts' average at that sharpness
-    from training.reading_odds import resolve_with
+    from training.reading_odds import Setting, resolve_with
 
     cells = _cells_with_cuts()
     probs = np.full((7, 11), 0.01, np.float32)
@@ -354,9 +379,9 @@ def test_cut_sharpness_tried_on_held_out_strips_weighs_the_cuts():
     for sharpness in (0.1, 1.0):
         w = cut_weights(halves, sharpness)
         expected = w[0] * probs[3] + w[1] * probs[5]
-        setting = (WALL_ODDS, sharpness, PAIR_WEIGHT)
+        setting = Setting(sharpness=sharpness)
         np.testing.assert_allclose(resolve_with(cells, probs, None, setting)[0], expected,
                                    rtol=1e-6)  # fmt: skip
-    flat, sharp = (resolve_with(cells, probs, None, (WALL_ODDS, s, PAIR_WEIGHT))[0]
+    flat, sharp = (resolve_with(cells, probs, None, Setting(sharpness=s))[0]
                    for s in (0.1, 1.0))  # fmt: skip
     assert flat.argmax() == sharp.argmax() == 1 and sharp[1] > flat[1] + 0.2

@@ -17,6 +17,7 @@ from idreader.cell_split import (
     OUTSIDE_ODDS,
     SPECK_ODDS,
     WALL_ODDS,
+    context_view,
 )
 from idreader.cell_walls import remove_border_lines
 from idreader.cells import (
@@ -920,6 +921,19 @@ def test_a_stem_lying_on_a_wall_is_given_back_with_the_line(monkeypatch):
     probs, odds = read()
     assert odds == (1.0, WALL_ODDS)
     assert probs[4].argmax() == 0
+
+
+def test_a_box_read_with_a_line_given_back_carries_its_scan_for_the_context_model():
+    # the context model reads such a box as scanned: the crop clean_cells cut, its
+    # walls included, and only for boxes with a wall reading
+    data = np.load(Path(__file__).parent / "data" / "six_with_its_stem_on_a_wall.npz")
+    cells = _clean_row("six_with_its_stem_on_a_wall")
+    walled = [alt for alt in cells.alternatives if any(alt.walls)]
+    assert (4,) in [alt.boxes for alt in walled]
+    assert all(alt.context is None for alt in cells.alternatives if not any(alt.walls))
+    expected = [context_view(box_crop(data["image"], data["quads"][b])) for (b,) in
+                (alt.boxes for alt in walled)]  # fmt: skip
+    np.testing.assert_array_equal(cells.context_inputs, np.array(expected))
 
 
 def test_a_digit_cut_apart_by_its_wall_is_read_joined_up():

@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ import pytest
 import idreader.classifier as classifier_module
 from idreader.classifier import (
     BLANK,
+    ContextClassifier,
     DigitClassifier,
     ModelInfo,
     PairClassifier,
@@ -186,54 +188,77 @@ def test_import_does_not_load_torch() -> None:
     assert out.stdout.strip() == "False"
 
 
-@pytest.fixture(scope="module")
-def pairs() -> PairClassifier:
-    return PairClassifier(threads=1)
+@dataclass(frozen=True)
+class _ViewModel:
+    """One of the models that read views of boxes, and what its views and output are."""
+
+    name: str
+    cls: type
+    view: tuple[int, int]
+    out: tuple[int, ...]
 
 
-@pytest.fixture(scope="module")
-def pair_card() -> dict:
-    return json.loads(default_model_path("pairs.json").read_text())
+VIEW_MODELS = (
+    _ViewModel("pairs", PairClassifier, (28, 48), (2, 11)),
+    _ViewModel("context", ContextClassifier, (48, 48), (11,)),
+)
 
 
-def test_pair_model_contract(pairs: PairClassifier, pair_card: dict) -> None:
-    path = default_model_path("pairs.onnx")
-    assert pairs.path == path and 10_000 < path.stat().st_size < 2_000_000
-    assert pairs.info.classes == ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "blank")
-    assert pairs.info.version == pair_card["version"]
-    assert pairs.info.temperature == pytest.approx(pair_card["temperature"], rel=1e-9)
+@pytest.fixture(scope="module", params=VIEW_MODELS, ids=lambda m: m.name)
+def view_model(request) -> tuple[_ViewModel, object, dict]:
+    spec = request.param
+    card = json.loads(default_model_path(f"{spec.name}.json").read_text())
+    return spec, spec.cls(threads=1), card
+
+
+def test_view_model_contract(view_model) -> None:
+    spec, model, card = view_model
+    path = default_model_path(f"{spec.name}.onnx")
+    assert model.path == path and 10_000 < path.stat().st_size < 2_000_000
+    assert model.info.classes == ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "blank")
+    assert model.info.version == card["version"]
+    assert model.info.temperature == pytest.approx(card["temperature"], rel=1e-9)
     session = ort.InferenceSession(path.read_bytes(), providers=["CPUExecutionProvider"])
     (inp,), (out,) = session.get_inputs(), session.get_outputs()
-    assert (inp.name, inp.shape[1:], out.shape[1:]) == ("cells", [1, 28, 48], [2, 11])
+    assert (inp.name, inp.shape[1:], out.shape[1:]) == ("cells", [1, *spec.view], [*spec.out])
 
 
 @pytest.mark.parametrize("n", [0, 1, 5])
-def test_pair_predict_shapes_and_probabilities(pairs: PairClassifier, n: int) -> None:
-    probs = pairs.predict(np.random.default_rng(n).random((n, 28, 48), np.float32))
-    assert probs.shape == (n, 2, 11) and probs.dtype == np.float32
+def test_view_model_predict_shapes_and_probabilities(view_model, n: int) -> None:
+    spec, model, _ = view_model
+    probs = model.predict(np.random.default_rng(n).random((n, *spec.view), np.float32))
+    assert probs.shape == (n, *spec.out) and probs.dtype == np.float32
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize("shape", [(3, 28, 28), (28, 48), (3, 1, 28, 48)], ids=str)
-def test_pair_wrong_shape_raises_model_error(pairs: PairClassifier, shape) -> None:
-    with pytest.raises(ModelError, match="shape"):
-        pairs.predict(np.zeros(shape, np.float32))
+def test_view_model_wrong_shape_raises_model_error(view_model) -> None:
+    spec, model, _ = view_model
+    rows, cols = spec.view
+    for shape in ((3, 28, 28), (rows, cols), (3, 1, rows, cols)):
+        with pytest.raises(ModelError, match="shape"):
+            model.predict(np.zeros(shape, np.float32))
 
 
-def test_digit_model_is_not_a_pair_model() -> None:
-    with pytest.raises(ModelError, match="28, 48"):
-        PairClassifier(default_model_path())
+@pytest.mark.parametrize("spec", VIEW_MODELS, ids=lambda m: m.name)
+def test_digit_model_is_not_a_view_model(spec) -> None:
+    with pytest.raises(ModelError, match=", ".join(map(str, spec.view))):
+        spec.cls(default_model_path())
 
 
-def test_pair_model_reads_the_committed_views(pairs: PairClassifier, pair_card: dict) -> None:
-    # Views of touching digits (held-out MNIST training digits through the real
-    # pipeline, tests/data/README.md), scored by training/train_pairs.py with ONNX
-    # Runtime when the model was exported: reproduced here but for a borderline box.
-    stated = pair_card["metrics"]["test_slice"]
+def test_view_model_reads_the_committed_views(view_model) -> None:
+    # Views made from held-out MNIST training digits through the real pipeline
+    # (tests/data/README.md), scored by training/train_views.py with ONNX Runtime
+    # when the model was exported: reproduced here but for a borderline box.
+    spec, model, card = view_model
+    stated = card["metrics"]["test_slice"]
     with np.load(Path(__file__).parent / "data" / stated["file"]) as data:
         views, labels = data["images"].astype(np.float32) / 255, data["labels"]
-    read = pairs.predict(views).argmax(axis=-1)
+    read = model.predict(views).argmax(axis=-1)
     assert labels.size == stated["boxes"]
     assert float((read == labels).mean()) >= stated["box_accuracy"] - 1 / labels.size
-    # an empty view is two blank boxes
+
+
+def test_an_empty_pair_view_is_two_blank_boxes() -> None:
+    # (the context model has no such case: its views always show the box's walls)
+    pairs = PairClassifier(threads=1)
     assert (pairs.predict(np.zeros((1, 28, 48), np.float32)).argmax(axis=-1) == BLANK).all()

@@ -29,7 +29,7 @@ import pytest
 import uvicorn
 
 from idreader import Reader, ReaderConfig
-from idreader.classifier import DigitClassifier, PairClassifier
+from idreader.classifier import ContextClassifier, DigitClassifier, PairClassifier
 from idreader.server import ServiceLimits, create_app
 from idreader.server_jobs import JobStore
 from idreader.server_upload import receive_upload, sanitise_label, sniff_kind
@@ -267,9 +267,10 @@ def test_model_reports_the_classifier_info(server) -> None:
     assert body["classes"] == list(info.classes) and len(body["classes"]) == 11
     assert body["temperature"] == pytest.approx(info.temperature)
     assert body["metadata"] == dict(info.metadata)
-    pairs = PairClassifier().info
-    assert body["pair_model"] == {"version": pairs.version,
-                                  "temperature": pytest.approx(pairs.temperature)}  # fmt: skip
+    for key, model in (("pair_model", PairClassifier), ("context_model", ContextClassifier)):
+        info = model().info
+        assert body[key] == {"version": info.version,
+                             "temperature": pytest.approx(info.temperature)}  # fmt: skip
 
 
 def test_openapi_docs_describe_the_endpoints(server) -> None:

@@ -28,6 +28,7 @@ from training.cells_data import (  # noqa: E402
     split_parts,
     strip_cells,
 )
+from training.context_data import context_examples  # noqa: E402
 from training.data import BLANK, load_mnist, train_val_split  # noqa: E402
 from training.evaluate import confusion, per_class_metrics  # noqa: E402
 from training.export import build_parser, run_export  # noqa: E402
@@ -38,6 +39,7 @@ from training.onnx_weights import load_onnx_weights  # noqa: E402
 from training.pairs_data import pair_examples  # noqa: E402
 from training.schedule import Progress, one_cycle  # noqa: E402
 from training.train import parse_args, predict_logits, train  # noqa: E402
+from training.views import Views  # noqa: E402
 
 SLICE = Path(__file__).parent / "data" / "mnist_test_2000.npz"
 
@@ -215,7 +217,6 @@ def test_pair_examples_are_the_views_of_touching_pairs_with_both_truths(mnist) -
 
 def test_pair_training_exports_a_model_the_reader_loads(mnist, tmp_path: Path) -> None:
     from idreader.classifier import PairClassifier
-    from training.pairs_data import Pairs
     from training.train_pairs import main as train_pairs
 
     images, labels = mnist
@@ -228,9 +229,45 @@ def test_pair_training_exports_a_model_the_reader_loads(mnist, tmp_path: Path) -
                  "--slice", str(views), "--slice-size", "5"])  # fmt: skip
     model = PairClassifier(out, threads=1)
     assert model.info.version == "0.0.1" and model.info.temperature > 0
-    stored = Pairs.load(views)
+    stored = Views.load(views)
     written = json.loads(card.read_text())
     assert written["metrics"]["test_slice"]["boxes"] == stored.labels.size == 10
+    read = model.predict(stored.images).argmax(axis=-1)
+    assert float((read == stored.labels).mean()) == written["metrics"]["test_slice"]["box_accuracy"]
+
+
+def test_context_examples_are_the_boxes_read_with_a_line_given_back(mnist) -> None:
+    images, labels = mnist
+    views = context_examples(images[:400], labels[:400], 30, rng=np.random.default_rng(4))
+    n = len(views.labels)
+    assert n >= 30 and views.images.shape == (n, 48, 48) and views.labels.shape == (n,)
+    assert 0.0 <= views.images.min() and views.images.max() <= 1.0
+    assert set(views.labels) <= set(range(11)) and (views.labels < BLANK).mean() > 0.8
+    # the box's walls are in the view: its rim (the margin beyond the box) holds ink
+    rim = np.ones((48, 48), bool)
+    rim[8:40, 8:40] = False
+    assert np.mean(views.images[:, rim].max(axis=1) > 0.5) > 0.9
+
+
+def test_context_training_exports_a_model_the_reader_loads(mnist, tmp_path: Path) -> None:
+    from idreader.classifier import ContextClassifier
+    from training.train_context import main as train_context
+
+    images, labels = mnist
+    for part, seed in (("train", 1), ("val", 2), ("test", 3)):
+        views = context_examples(images, labels, 8, rng=np.random.default_rng(seed))
+        views.save(tmp_path / f"c_{part}.npz")
+    out, card, kept = tmp_path / "context.onnx", tmp_path / "context.json", tmp_path / "v.npz"
+    train_context(["--views", str(tmp_path / "c"), "--epochs", "1", "--threads", "1",
+                   "--version", "0.0.1", "--out", str(out), "--card", str(card),
+                   "--slice", str(kept), "--slice-size", "5"])  # fmt: skip
+    model = ContextClassifier(out, threads=1)
+    assert model.info.version == "0.0.1" and model.info.temperature > 0
+    assert model.info.metadata["architecture"] == "ContextCNN"
+    stored = Views.load(kept)
+    written = json.loads(card.read_text())
+    assert written["metrics"]["test_slice"]["boxes"] == stored.labels.size == 5
+    assert "pair_accuracy" not in written["metrics"]["test"]
     read = model.predict(stored.images).argmax(axis=-1)
     assert float((read == stored.labels).mean()) == written["metrics"]["test_slice"]["box_accuracy"]
 

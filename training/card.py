@@ -3,7 +3,8 @@
 Usage (from the repository root, after export and evaluation)::
 
     python -m training.card --card idreader/models/digits.json \
-        --pairs idreader/models/pairs.json --out docs/model-card.md
+        --pairs idreader/models/pairs.json --context idreader/models/context.json \
+        --out docs/model-card.md
 
 Every number in the markdown comes from the JSON card, which export.py and evaluate.py
 fill with measured values, so the two cannot disagree.
@@ -179,50 +180,77 @@ def render_model_card(card: dict) -> str:
     return "\n".join(lines)
 
 
-def render_pair_card(card: dict) -> str:
-    """The pair model's section of the model card, as markdown.
+#: What each view model's section of the card says about the model, beyond its JSON card:
+#: title, what it is for, how the reader uses it, what its test views are.
+VIEW_SECTIONS = {
+    "PairCNN": (
+        "The pair model: two touching digits",
+        "Two digits that run together across the wall between their boxes are cut apart "
+        "in several ways and each cut read by the digit model; where they overlap, no cut "
+        "parts them. The pair model reads both boxes at once.",
+        "The reader mixes its reading with the cuts' (`idreader.cell_split.blend`, `PAIR_WEIGHT`).",
+        "These views are hard by construction: every one is two digits run together, "
+        "most pushed 15 to 45 % of a box into each other.",
+    ),
+    "ContextCNN": (
+        "The context model: a box with its walls",
+        "A digit that runs into a ruled line may have a stroke lying on it; the reader "
+        "reads such a box as cleaned and with the line given back, and the cleaned cells "
+        "no longer show the line's thickness or the ink on both sides of it. The context "
+        "model reads the box as scanned.",
+        "The reader mixes its reading with the box's readings' "
+        "(`idreader.cell_split.blend`, `CONTEXT_WEIGHT`).",
+        "Every one of these views is a box whose ink runs into a wall, most from strips "
+        "whose digits are pushed 30 to 45 % of a box across walls.",
+    ),
+}
+
+
+def render_view_card(card: dict, json_name: str, trainer: str) -> str:
+    """The section of the model card for the pair or the context model, as markdown.
 
     Examples
     --------
     >>> card = json.loads(Path("idreader/models/pairs.json").read_text())  # doctest: +SKIP
-    >>> render_pair_card(card).splitlines()[0]  # doctest: +SKIP
+    >>> render_view_card(card, "pairs.json", "train_pairs").splitlines()[0]  # doctest: +SKIP
     '# The pair model: two touching digits'
     """
     m, tr = card["metrics"], card["training"]
+    title, what, use, hard = VIEW_SECTIONS[card["architecture"]]
+    two = "pair_accuracy" in m["test"]
     rows = [("validation views (temperature fitted here)", m["val"]), ("test views", m["test"]),
             (f"test slice `tests/data/{m['test_slice']['file']}` (ONNX Runtime)",
              m["test_slice"])]  # fmt: skip
     lines = [
-        "# The pair model: two touching digits",
+        f"# {title}",
         "",
         f"Version **{card['version']}**, exported {card['date']}, from "
-        "`idreader/models/pairs.json` (written by `training/train_pairs.py`). File "
+        f"`idreader/models/{json_name}` (written by `training/{trainer}.py`). File "
         f"`idreader/models/{card['file']}`: {card['size_bytes'] / 1024:.0f} KiB, opset "
-        f"{card['opset']}, {card['parameters']:,} parameters (`PairCNN` in "
+        f"{card['opset']}, {card['parameters']:,} parameters (`{card['architecture']}` in "
         "`training/models.py`).",
         "",
-        "Two digits that run together across the wall between their boxes are cut apart "
-        "in several ways and each cut read by the digit model; where they overlap, no cut "
-        "parts them. The pair model reads both boxes at once. Input: "
-        f"{card['input']}. Output: {card['output']}. Temperature T = "
-        f"{card['temperature']:.4f}, fitted on the validation views. The reader mixes its "
-        "reading with the cuts' (`idreader.cell_split.blend_pair`).",
+        f"{what} Input: {card['input']}. Output: {card['output']}. Temperature T = "
+        f"{card['temperature']:.4f}, fitted on the validation views. {use}",
         "",
         f"Training data: {card['training_data']}.",
         "",
-        "| views | boxes | box accuracy | digit boxes | both boxes right | ECE |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| views | boxes | box accuracy | digit boxes |"
+        + (" both boxes right |" if two else "")
+        + " ECE |",
+        "|---|---:|---:|---:|" + ("---:|" if two else "") + "---:|",
     ]
     lines += [
         f"| {name} | {r['boxes']:,} | {_pct(r['box_accuracy'])} | "
-        f"{_pct(r['digit_box_accuracy'])} | {_pct(r['pair_accuracy'])} | {r['ece']:.4f} |"
+        f"{_pct(r['digit_box_accuracy'])} | "
+        + (f"{_pct(r['pair_accuracy'])} | " if two else "")
+        + f"{r['ece']:.4f} |"
         for name, r in rows
     ]
     lines += [
         "",
-        "These views are hard by construction: every one is two digits run together, "
-        "most pushed 15 to 45 % of a box into each other. What the model adds to the "
-        "reader is measured in `training/README.md` and `docs/robustness.md`.",
+        f"{hard} What the model adds to the reader is measured in `training/README.md` and "
+        "`docs/robustness.md`.",
         "",
         f"Training ({tr['epochs']} epochs, {tr['seconds'] / 60:.0f} min): `{tr['command']}`.",
         "",
@@ -234,12 +262,17 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--card", default="idreader/models/digits.json")
     p.add_argument("--pairs", default="idreader/models/pairs.json", help="the pair model's card")
+    p.add_argument(
+        "--context", default="idreader/models/context.json", help="the context model's card"
+    )
     p.add_argument("--out", default="docs/model-card.md")
     args = p.parse_args(argv)
     card = json.loads(Path(args.card).read_text())
     text = render_model_card(card)
-    if args.pairs:
-        text += "\n" + render_pair_card(json.loads(Path(args.pairs).read_text()))
+    for path, trainer in ((args.pairs, "train_pairs"), (args.context, "train_context")):
+        if path:
+            section = render_view_card(json.loads(Path(path).read_text()), Path(path).name, trainer)
+            text += "\n" + section
     Path(args.out).write_text(text)
 
 

@@ -69,6 +69,11 @@ class StripMix:
     cross_sides: str = "any"
 
 
+#: Strip mixes: the training caches' usual one, and every strip's digits pushed across
+#: walls as in the robustness benchmark's "digits crossing walls (push 30-45 %)".
+MIXES = {"usual": StripMix(), "crossing": StripMix(cross_share=1.0, cross_border=0.5)}
+
+
 def random_conditions(
     rng: np.random.Generator, *, mix: StripMix = StripMix()
 ) -> tuple[object, object, int]:

@@ -133,6 +133,36 @@ class PairCNN(nn.Module):
         return self.features(x).view(-1, 2, NUM_CLASSES)
 
 
+class ContextCNN(nn.Module):
+    """Read one box as scanned, its walls and what lies across them.
+
+    Input ``(N, 1, 48, 48)`` in [0, 1] (:func:`idreader.cell_split.context_view`);
+    output logits ``(N, 11)``. Six conv layers (32-32-64-64-128-128 wide, every second
+    strided) down to a 6x6 map, global average pooling, a linear layer: a stroke on a
+    line may lie anywhere around the box, so what is read must not depend on where.
+    ~288k parameters, ~38M multiply-adds per box.
+    """
+
+    def __init__(self, *, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            Normalise(),
+            *_conv_bn(1, 32),
+            *_conv_bn(32, 32, stride=2),  # 24x24
+            *_conv_bn(32, 64),
+            *_conv_bn(64, 64, stride=2),  # 12x12
+            *_conv_bn(64, 128),
+            *_conv_bn(128, 128, stride=2),  # 6x6
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(128, NUM_CLASSES),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
 ARCHITECTURES = {"cnn3": cnn3, "blocks4": blocks4, "blocks4_pool": blocks4_pool}
 
 

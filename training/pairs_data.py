@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ from .cells_data import (
     strip_grid,
 )
 from .data import BLANK
+from .views import Views
 
 log = logging.getLogger(__name__)
 
@@ -50,32 +51,6 @@ SIDEWAYS_SHARE = 0.8
 BLANK_SHARE = 0.1
 
 
-@dataclass(frozen=True)
-class Pairs:
-    """Pair views and the true class of each of their two boxes.
-
-    Attributes
-    ----------
-    images : np.ndarray
-        float32 (n, rows, cols): :func:`idreader.cell_split.pair_view`.
-    labels : np.ndarray
-        int64 (n, 2): the left and the right box's class, 10 for blank.
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-
-    def save(self, path: Path) -> None:
-        """Write as ``.npz``: the views in uint8 (a 255th of ink is below what matters)."""
-        images = np.round(self.images * 255).astype(np.uint8)
-        np.savez_compressed(path, images=images, labels=self.labels)
-
-    @classmethod
-    def load(cls, path: str | Path) -> Pairs:
-        with np.load(path) as data:
-            return cls(data["images"].astype(np.float32) / 255, data["labels"].astype(np.int64))
-
-
 def strip_mix(rng: np.random.Generator) -> StripMix:
     """A strip's push range and walls, drawn as :data:`PUSHES` and :data:`SIDEWAYS_SHARE` say."""
     push = PUSHES[int(rng.integers(len(PUSHES)))]
@@ -85,7 +60,7 @@ def strip_mix(rng: np.random.Generator) -> StripMix:
 
 def pair_examples(
     digits: np.ndarray, labels: np.ndarray, n_strips: int, *, rng: np.random.Generator
-) -> Pairs:
+) -> Views:
     """Render ``n_strips`` strips and return the views of the touching pairs found in them.
 
     Examples
@@ -111,7 +86,7 @@ def pair_examples(
                 images.append(alt.pair)
                 targets.append([truth[b] for b in alt.boxes])
     out = np.array(images, np.float32).reshape(-1, *PAIR_SHAPE)
-    return Pairs(out, np.array(targets, np.int64).reshape(-1, 2))
+    return Views(out, np.array(targets, np.int64).reshape(-1, 2))
 
 
 def build_pairs(

@@ -1,4 +1,5 @@
-"""Weigh a box's readings on held-out cells: wall readings, and the cuts of touching digits.
+"""Weigh a box's readings on held-out cells: wall readings, the cuts of touching digits,
+and the pair and the context models' readings.
 
 :func:`idreader.cells.clean_cells` reads a box whose digit touches a ruled line also with
 the line given back where the digit touches it, and
@@ -6,11 +7,12 @@ the line given back where the digit touches it, and
 (:data:`idreader.cell_split.WALL_ODDS`). Two digits that touch across a wall are read in
 several cuts, weighed by :func:`idreader.cell_split.cut_weights` with a sharpness
 (:data:`idreader.cell_split.CUT_SHARPNESS`), and read whole by the pair model, whose
-reading :func:`idreader.cell_split.blend_pair` mixes in with a weight
-(:data:`idreader.cell_split.PAIR_WEIGHT`). This renders ID strips of digits the models
-were not trained on, cleans them once, reads every reading once, and resolves the boxes
-again for each value tried, so that all three are chosen on validation digits and never
-on the benchmarks' test digits.
+reading :func:`idreader.cell_split.blend` mixes in with a weight
+(:data:`idreader.cell_split.PAIR_WEIGHT`); the context model reads a box with wall
+readings as scanned, mixed in likewise (:data:`idreader.cell_split.CONTEXT_WEIGHT`).
+This renders ID strips of digits the models were not trained on, cleans them once,
+reads every reading once, and resolves the boxes again for each value tried, so that
+all four are chosen on validation digits and never on the benchmarks' test digits.
 
 Usage::
 
@@ -25,21 +27,27 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .cells_data import StripMix, random_conditions, strip_grid
+from idreader.cell_split import CONTEXT_WEIGHT, CUT_SHARPNESS, PAIR_WEIGHT, WALL_ODDS
+
+from .cells_data import MIXES, StripMix, random_conditions, strip_grid
 from .data import DEFAULT_DATA_DIR, load_mnist, train_val_split
 
-#: Strip mixes: the training caches' usual one, and every strip's digits pushed across
-#: walls as in the robustness benchmark's "digits crossing walls (push 30-45 %)".
-MIXES = {"usual": StripMix(), "crossing": StripMix(cross_share=1.0, cross_border=0.5)}
+
+@dataclass(frozen=True)
+class Setting:
+    """The values :meth:`idreader.cells.Cells.resolve` is tried with (default: shipped)."""
+
+    odds: float = WALL_ODDS
+    sharpness: float = CUT_SHARPNESS
+    pair_weight: float = PAIR_WEIGHT
+    context_weight: float = CONTEXT_WEIGHT
 
 
 @dataclass(frozen=True)
 class OddsRow:
-    """How the boxes read with one value of the wall odds and of the cut sharpness."""
+    """How the boxes read with one setting."""
 
-    odds: float
-    sharpness: float
-    pair_weight: float
+    setting: Setting
     boxes: int
     right: int
     sure_wrong: int
@@ -50,13 +58,15 @@ def read_strips(digits, labels, n_strips: int, *, rng: np.random.Generator, mix:
     """Render and clean ``n_strips`` strips (a tenth of boxes blank) and read them.
 
     Returns a list of (cells, digit model output for ``cells.inputs``, pair model
-    output for ``cells.pair_inputs``, true classes).
+    output for ``cells.pair_inputs``, context model output for
+    ``cells.context_inputs``, true classes).
     """
     from idreader.cells import clean_cells
-    from idreader.classifier import DigitClassifier, PairClassifier
+    from idreader.classifier import ContextClassifier, DigitClassifier, PairClassifier
     from idreader.synth import make_strip
 
     classifier, pairs = DigitClassifier(threads=1), PairClassifier(threads=1)
+    context = ContextClassifier(threads=1)
     read = []
     for _ in range(n_strips):
         layout, distortion, dpi = random_conditions(rng, mix=mix)
@@ -66,8 +76,8 @@ def read_strips(digits, labels, n_strips: int, *, rng: np.random.Generator, mix:
         truth = np.array([10 if i is None else int(labels[i]) for i in picks])
         strip, quads = make_strip(boxes, layout=layout, distortion=distortion, dpi=dpi, rng=rng)
         cells = clean_cells(strip, strip_grid(quads, distortion.skew))
-        read.append((cells, classifier.predict(cells.inputs),
-                     pairs.predict(cells.pair_inputs), truth))  # fmt: skip
+        read.append((cells, classifier.predict(cells.inputs), pairs.predict(cells.pair_inputs),
+                     context.predict(cells.context_inputs), truth))  # fmt: skip
     return read
 
 
@@ -84,8 +94,6 @@ def with_wall_odds(
     >>> with_wall_odds((1.0, 0.5), (False, False), 0.25)
     (1.0, 0.5)
     """
-    from idreader.cell_split import WALL_ODDS
-
     return tuple(o * wall / WALL_ODDS if w else o for o, w in zip(odds, walls, strict=True))
 
 
@@ -95,35 +103,43 @@ def has_wall_readings(alt) -> bool:
 
 
 def resolve_with(
-    cells, probs: np.ndarray, pair_probs: np.ndarray, setting: tuple[float, float, float]
+    cells,
+    probs: np.ndarray,
+    pair_probs: np.ndarray | None,
+    setting: Setting,
+    context_probs: np.ndarray | None = None,
 ) -> np.ndarray:
     """:meth:`idreader.cells.Cells.resolve` with the wall readings' odds, the cuts'
-    sharpness and the pair model's weight set to ``setting``."""
+    sharpness and the two models' weights set as ``setting`` says."""
     from idreader.cells import Cells
 
-    wall, sharpness, pair_weight = setting
     alternatives = tuple(
-        replace(alt, odds=with_wall_odds(alt.odds, alt.walls, wall)) for alt in cells.alternatives
+        replace(alt, odds=with_wall_odds(alt.odds, alt.walls, setting.odds))
+        for alt in cells.alternatives
     )
     return Cells(cells.images, cells.ink, alternatives).resolve(
-        probs, pair_probs, cut_sharpness=sharpness, pair_weight=pair_weight
+        probs,
+        pair_probs,
+        context_probs,
+        cut_sharpness=setting.sharpness,
+        pair_weight=setting.pair_weight,
+        context_weight=setting.context_weight,
     )[0]
 
 
-def odds_rows(read, settings: list[tuple[float, float, float]]) -> list[OddsRow]:
-    """Resolve every strip's boxes with each (wall odds, cut sharpness, pair weight)
-    and count what reads right."""
+def odds_rows(read, settings: list[Setting]) -> list[OddsRow]:
+    """Resolve every strip's boxes with each setting and count what reads right."""
     rows = []
     for setting in settings:
         boxes = right = sure_wrong = strips_right = 0
-        for cells, probs, pair_probs, truth in read:
-            resolved = resolve_with(cells, probs, pair_probs, setting)
+        for cells, probs, pair_probs, context_probs, truth in read:
+            resolved = resolve_with(cells, probs, pair_probs, setting, context_probs)
             wrong = resolved.argmax(axis=1) != truth
             boxes += len(truth)
             right += int((~wrong).sum())
             sure_wrong += int((wrong & (resolved.max(axis=1) >= 0.99)).sum())
             strips_right += not wrong.any()
-        rows.append(OddsRow(*setting, boxes, right, sure_wrong, strips_right))
+        rows.append(OddsRow(setting, boxes, right, sure_wrong, strips_right))
     return rows
 
 
@@ -154,8 +170,14 @@ def main(argv: list[str] | None = None) -> int:
         default=[0.0, 0.25, 0.5, 0.75, 1.0],
         help="pair model weights to try (with the shipped odds and sharpness)",
     )
+    p.add_argument(
+        "--context-weight",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.3, 0.5, 0.7, 1.0],
+        help="context model weights to try (with the other values shipped)",
+    )
     args = p.parse_args(argv)
-    from idreader.cell_split import CUT_SHARPNESS, PAIR_WEIGHT, WALL_ODDS
 
     _, val = train_val_split(load_mnist(args.data_dir), n_val=5000, seed=0)
     read = read_strips(val.images, val.labels, args.strips,
@@ -165,12 +187,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{walls} with wall readings")  # fmt: skip
     pairs = sum(not alt.odds for cells, *_ in read for alt in cells.alternatives)
     print(f"{pairs} pairs of touching digits")
-    settings = [(wall, CUT_SHARPNESS, PAIR_WEIGHT) for wall in args.odds]
-    settings += [(WALL_ODDS, sharpness, PAIR_WEIGHT) for sharpness in args.sharpness]
-    settings += [(WALL_ODDS, CUT_SHARPNESS, weight) for weight in args.pair_weight]
+    settings = [Setting(odds=wall) for wall in args.odds]
+    settings += [Setting(sharpness=sharpness) for sharpness in args.sharpness]
+    settings += [Setting(pair_weight=weight) for weight in args.pair_weight]
+    settings += [Setting(context_weight=weight) for weight in args.context_weight]
     for row in odds_rows(read, settings):
-        print(f"wall odds {row.odds:g}, cut sharpness {row.sharpness:g}, "
-              f"pair weight {row.pair_weight:g}: "
+        s = row.setting
+        print(f"wall odds {s.odds:g}, cut sharpness {s.sharpness:g}, "
+              f"pair weight {s.pair_weight:g}, context weight {s.context_weight:g}: "
               f"boxes right {100 * row.right / row.boxes:.2f} % "
               f"({row.boxes - row.right} wrong, {row.sure_wrong} at 0.99 or more), "
               f"strips right {row.strips_right}")  # fmt: skip
