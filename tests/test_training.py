@@ -215,27 +215,6 @@ def test_pair_examples_are_the_views_of_touching_pairs_with_both_truths(mnist) -
     assert np.mean((halves[0] > 5) & (halves[1] > 5)) > 0.8
 
 
-def test_pair_training_exports_a_model_the_reader_loads(mnist, tmp_path: Path) -> None:
-    from idreader.classifier import PairClassifier
-    from training.train_pairs import main as train_pairs
-
-    images, labels = mnist
-    for part, seed in (("train", 1), ("val", 2), ("test", 3)):
-        pairs = pair_examples(images, labels, 12, rng=np.random.default_rng(seed))
-        pairs.save(tmp_path / f"p_{part}.npz")
-    out, card, views = tmp_path / "pairs.onnx", tmp_path / "pairs.json", tmp_path / "v.npz"
-    train_pairs(["--pairs", str(tmp_path / "p"), "--epochs", "1", "--threads", "1",
-                 "--version", "0.0.1", "--out", str(out), "--card", str(card),
-                 "--slice", str(views), "--slice-size", "5"])  # fmt: skip
-    model = PairClassifier(out, threads=1)
-    assert model.info.version == "0.0.1" and model.info.temperature > 0
-    stored = Views.load(views)
-    written = json.loads(card.read_text())
-    assert written["metrics"]["test_slice"]["boxes"] == stored.labels.size == 10
-    read = model.predict(stored.images).argmax(axis=-1)
-    assert float((read == stored.labels).mean()) == written["metrics"]["test_slice"]["box_accuracy"]
-
-
 def test_context_examples_are_the_boxes_read_with_a_line_given_back(mnist) -> None:
     images, labels = mnist
     views = context_examples(images[:400], labels[:400], 30, rng=np.random.default_rng(4))
@@ -249,25 +228,35 @@ def test_context_examples_are_the_boxes_read_with_a_line_given_back(mnist) -> No
     assert np.mean(views.images[:, rim].max(axis=1) > 0.5) > 0.9
 
 
-def test_context_training_exports_a_model_the_reader_loads(mnist, tmp_path: Path) -> None:
-    from idreader.classifier import ContextClassifier
-    from training.train_context import main as train_context
+@pytest.mark.parametrize(
+    ("kind", "option", "architecture", "boxes"),
+    [("pairs", "--pairs", "PairCNN", 2), ("context", "--views", "ContextCNN", 1)],
+)
+def test_view_training_exports_a_model_the_reader_loads(
+    mnist, tmp_path: Path, kind: str, option: str, architecture: str, boxes: int
+) -> None:
+    import idreader.classifier as classifier
+    import training.train_context
+    import training.train_pairs
 
+    make = {"pairs": pair_examples, "context": context_examples}[kind]
+    train = {"pairs": training.train_pairs.main, "context": training.train_context.main}[kind]
     images, labels = mnist
     for part, seed in (("train", 1), ("val", 2), ("test", 3)):
-        views = context_examples(images, labels, 8, rng=np.random.default_rng(seed))
-        views.save(tmp_path / f"c_{part}.npz")
-    out, card, kept = tmp_path / "context.onnx", tmp_path / "context.json", tmp_path / "v.npz"
-    train_context(["--views", str(tmp_path / "c"), "--epochs", "1", "--threads", "1",
-                   "--version", "0.0.1", "--out", str(out), "--card", str(card),
-                   "--slice", str(kept), "--slice-size", "5"])  # fmt: skip
-    model = ContextClassifier(out, threads=1)
+        make(images, labels, 12, rng=np.random.default_rng(seed)).save(tmp_path / f"c_{part}.npz")
+    out, card, kept = tmp_path / f"{kind}.onnx", tmp_path / f"{kind}.json", tmp_path / "v.npz"
+    train([option, str(tmp_path / "c"), "--epochs", "1", "--threads", "1",
+           "--version", "0.0.1", "--out", str(out), "--card", str(card),
+           "--slice", str(kept), "--slice-size", "5"])  # fmt: skip
+    model = {"pairs": classifier.PairClassifier, "context": classifier.ContextClassifier}[kind](
+        out, threads=1
+    )
     assert model.info.version == "0.0.1" and model.info.temperature > 0
-    assert model.info.metadata["architecture"] == "ContextCNN"
+    assert model.info.metadata["architecture"] == architecture
     stored = Views.load(kept)
     written = json.loads(card.read_text())
-    assert written["metrics"]["test_slice"]["boxes"] == stored.labels.size == 5
-    assert "pair_accuracy" not in written["metrics"]["test"]
+    assert written["metrics"]["test_slice"]["boxes"] == stored.labels.size == 5 * boxes
+    assert ("pair_accuracy" in written["metrics"]["test"]) == (boxes == 2)
     read = model.predict(stored.images).argmax(axis=-1)
     assert float((read == stored.labels).mean()) == written["metrics"]["test_slice"]["box_accuracy"]
 

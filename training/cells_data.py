@@ -124,6 +124,33 @@ def strip_grid(quads: np.ndarray, skew: float):
     return IDGrid(quads, 0, float(skew), (x0, y0, x1, y1), 1.0)
 
 
+def digit_strip(
+    digits: np.ndarray,
+    labels: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    mix: StripMix,
+    blank_share: float,
+) -> tuple[np.ndarray, object, np.ndarray]:
+    """A random strip of ``digits`` (each box blank with chance ``blank_share``), drawn
+    as ``mix`` says: the strip image, its upright grid, and each box's true class.
+
+    Examples
+    --------
+    >>> strip, grid, truth = digit_strip(digits, labels, rng=np.random.default_rng(0),
+    ...                                  mix=StripMix(), blank_share=0.1)  # doctest: +SKIP
+    """
+    from idreader.synth import make_strip
+
+    layout, distortion, dpi = random_conditions(rng, mix=mix)
+    picks = [None if rng.random() < blank_share else int(rng.integers(len(labels)))
+             for _ in range(layout.n_boxes)]  # fmt: skip
+    truth = np.array([BLANK if i is None else int(labels[i]) for i in picks])
+    boxes = [None if i is None else digits[i] for i in picks]
+    strip, quads = make_strip(boxes, layout=layout, distortion=distortion, dpi=dpi, rng=rng)
+    return strip, strip_grid(quads, distortion.skew), truth
+
+
 def strip_cells(
     digits: np.ndarray,
     labels: np.ndarray,

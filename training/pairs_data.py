@@ -20,25 +20,12 @@ digits, with seeds of their own. MNIST *test* digits are never used here.
 
 from __future__ import annotations
 
-import argparse
-import logging
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
-from .cells_data import (
-    StripMix,
-    add_cache_arguments,
-    jitter_quads,
-    random_conditions,
-    split_parts,
-    strip_grid,
-)
-from .data import BLANK
-from .views import Views
-
-log = logging.getLogger(__name__)
+from .cells_data import StripMix, digit_strip, jitter_quads, strip_grid
+from .views import Views, cache_main
 
 #: Every strip's digits may cross a wall, each with this chance...
 PAIR_MIX = StripMix(cross_share=1.0, cross_border=1.0)
@@ -69,18 +56,13 @@ def pair_examples(
     """
     from idreader.cell_split import PAIR_SHAPE
     from idreader.cells import clean_cells
-    from idreader.synth import make_strip
 
     images, targets = [], []
     for _ in range(n_strips):
-        layout, distortion, dpi = random_conditions(rng, mix=strip_mix(rng))
-        picks = [None if rng.random() < BLANK_SHARE else int(rng.integers(len(labels)))
-                 for _ in range(layout.n_boxes)]  # fmt: skip
-        boxes = [None if i is None else digits[i] for i in picks]
-        truth = [BLANK if i is None else int(labels[i]) for i in picks]
-        strip, quads = make_strip(boxes, layout=layout, distortion=distortion, dpi=dpi, rng=rng)
-        quads = jitter_quads(quads, rng=rng, amount=float(rng.uniform(0.0, 0.06)))
-        cells = clean_cells(strip, strip_grid(quads, distortion.skew))
+        strip, grid, truth = digit_strip(digits, labels, rng=rng, mix=strip_mix(rng),
+                                         blank_share=BLANK_SHARE)  # fmt: skip
+        quads = jitter_quads(grid.cells, rng=rng, amount=float(rng.uniform(0.0, 0.06)))
+        cells = clean_cells(strip, strip_grid(quads, grid.skew))
         for alt in cells.alternatives:
             if alt.pair is not None:
                 images.append(alt.pair)
@@ -89,42 +71,14 @@ def pair_examples(
     return Views(out, np.array(targets, np.int64).reshape(-1, 2))
 
 
-def build_pairs(
-    data_dir: str | Path,
-    out: str | Path,
-    *,
-    strips: int,
-    n_val: int = 5000,
-    split_seed: int = 0,
-    seed: int = 0,
-    parts: tuple[str, ...] = ("train", "val", "test"),
-) -> dict[str, Path]:
-    """Write pair caches ``<out>_{part}.npz``; returns their paths.
-
-    Validation and test get ``strips // 10`` strips each, from disjoint halves of the
-    held-out validation digits (``split_seed`` must match the digit model's training
-    ``--seed``); ``seed`` changes the rendering only, so caches can be combined.
-    """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    plan = split_parts(data_dir, strips=strips, n_val=n_val, split_seed=split_seed, seed=seed,
-                       parts=parts)  # fmt: skip
-    for name, images, labels, n, rng in plan:
-        pairs = pair_examples(images, labels, n, rng=rng)
-        paths[name] = out.parent / f"{out.name}_{name}.npz"
-        pairs.save(paths[name])
-        log.info("%s: %d pairs from %d strips -> %s", name, len(pairs.labels), n, paths[name])
-    return paths
-
-
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_cache_arguments(p, out="runs/pairs/synth", strips=30000)
-    args = p.parse_args(argv)
-    build_pairs(args.data_dir, args.out, strips=args.strips, split_seed=args.split_seed,
-                seed=args.seed, parts=tuple(args.parts.split(",")))  # fmt: skip
+    cache_main(
+        pair_examples,
+        argv,
+        description=__doc__.split("\n\n")[0],
+        out="runs/pairs/synth",
+        strips=30000,
+    )
 
 
 if __name__ == "__main__":

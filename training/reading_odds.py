@@ -29,7 +29,7 @@ import numpy as np
 
 from idreader.cell_split import CONTEXT_WEIGHT, CUT_SHARPNESS, PAIR_WEIGHT, WALL_ODDS
 
-from .cells_data import MIXES, StripMix, random_conditions, strip_grid
+from .cells_data import MIXES, StripMix, digit_strip
 from .data import DEFAULT_DATA_DIR, load_mnist, train_val_split
 
 
@@ -63,19 +63,13 @@ def read_strips(digits, labels, n_strips: int, *, rng: np.random.Generator, mix:
     """
     from idreader.cells import clean_cells
     from idreader.classifier import ContextClassifier, DigitClassifier, PairClassifier
-    from idreader.synth import make_strip
 
     classifier, pairs = DigitClassifier(threads=1), PairClassifier(threads=1)
     context = ContextClassifier(threads=1)
     read = []
     for _ in range(n_strips):
-        layout, distortion, dpi = random_conditions(rng, mix=mix)
-        picks = [None if rng.random() < 0.1 else int(rng.integers(len(labels)))
-                 for _ in range(layout.n_boxes)]  # fmt: skip
-        boxes = [None if i is None else digits[i] for i in picks]
-        truth = np.array([10 if i is None else int(labels[i]) for i in picks])
-        strip, quads = make_strip(boxes, layout=layout, distortion=distortion, dpi=dpi, rng=rng)
-        cells = clean_cells(strip, strip_grid(quads, distortion.skew))
+        strip, grid, truth = digit_strip(digits, labels, rng=rng, mix=mix, blank_share=0.1)
+        cells = clean_cells(strip, grid)
         read.append((cells, classifier.predict(cells.inputs), pairs.predict(cells.pair_inputs),
                      context.predict(cells.context_inputs), truth))  # fmt: skip
     return read
