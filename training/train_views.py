@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from .calibrate import expected_calibration_error, fit_temperature, softmax
 from .data import BLANK, CLASSES
 from .export import OPSET, export_onnx
-from .models import count_parameters
+from .models import MNIST_MEAN, MNIST_STD, count_parameters
 from .schedule import Progress, one_cycle
 from .views import Views, load_parts
 
@@ -81,7 +81,8 @@ class ViewModel:
 
     @property
     def input_description(self) -> str:
-        return json.dumps({"input": self.input, "inside_graph": "(x - 0.1307) / 0.3081"})
+        graph = f"(x - {MNIST_MEAN}) / {MNIST_STD}"
+        return json.dumps({"input": self.input, "inside_graph": graph})
 
 
 def held_out(args: argparse.Namespace) -> list[str]:
@@ -165,10 +166,15 @@ def export(
     val_logits = view_logits(model, val.images)
     temperature = fit_temperature(val_logits.reshape(-1, len(CLASSES)),
                                   np.eye(len(CLASSES))[val.labels.reshape(-1)])  # fmt: skip
+    # only the labels are read: the training views themselves are not needed to count
+    n_train = 0
+    for prefix in args.views:
+        with np.load(f"{prefix}_train.npz") as data:
+            n_train += len(data["labels"])
     training_data = (
         f"{spec.views} ({spec.caches} caches: "
         + ", ".join(Path(p).name for p in args.views)
-        + f"); {len(load_parts(args.views, 'train').labels)} training views"
+        + f"); {n_train} training views"
     )
     params = count_parameters(model)
     export_onnx(model, args.out, temperature=temperature, version=args.version,
