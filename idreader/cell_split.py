@@ -34,11 +34,12 @@ OVERLAP = 0.3
 BAND = 0.1
 #: Cost of wandering one box width, in pixels of ink cut: ties go to the straight cut.
 DRIFT = 0.5
-#: The pair model's view of two touching digits (:func:`pair_view`): rows, columns.
-PAIR_SHAPE = (28, 48)
+#: The pair model's view of two touching digits: channels (the two boxes' cleaned ink,
+#: the two boxes as scanned, each drawn by :func:`pair_view`), rows, columns.
+PAIR_SHAPE = (2, 28, 48)
 #: The context model's view of one box with its walls (:func:`context_view`).
 CONTEXT_SHAPE = (48, 48)
-#: The least contrast (gray levels) :func:`context_view` stretches to full ink, so that
+#: The least contrast (gray levels) :func:`scanned_ink` stretches to full ink, so that
 #: the paper's noise in an empty box does not become strokes.
 CONTEXT_MIN_CONTRAST = 30.0
 #: The margin around the two boxes in that view, as a fraction of a box side.
@@ -101,13 +102,15 @@ def seam_sides(
 
 
 def pair_view(left: np.ndarray, right: np.ndarray, m: np.ndarray, pad: int) -> np.ndarray:
-    """Two neighbouring boxes' ink side by side in one image: what the pair model reads.
+    """Two neighbouring boxes' ink side by side in one image: a channel of what the pair
+    model reads.
 
-    The left box's crop and the right box's, each holding its digit with the whole
-    stroke they share, are drawn into one frame: the two boxes, a fifth of a box
-    (:data:`PAIR_MARGIN`) around them, scaled to :data:`PAIR_SHAPE`, so that the wall
-    between them lies at the middle column and each digit keeps its place and size
-    in its box (unlike MNIST's normalisation, which would lose where the wall is).
+    The left box's crop and the right box's (each holding its digit with the whole
+    stroke they share, or each as scanned, :func:`scanned_ink`) are drawn into one
+    frame: the two boxes, a fifth of a box (:data:`PAIR_MARGIN`) around them, scaled to
+    the rows and columns of :data:`PAIR_SHAPE`, so that the wall between them lies at
+    the middle column and each digit keeps its place and size in its box (unlike
+    MNIST's normalisation, which would lose where the wall is).
 
     Parameters
     ----------
@@ -121,7 +124,7 @@ def pair_view(left: np.ndarray, right: np.ndarray, m: np.ndarray, pad: int) -> n
     Returns
     -------
     np.ndarray
-        float32 :data:`PAIR_SHAPE` in [0, 1], white ink on black.
+        float32 (rows, cols) of :data:`PAIR_SHAPE` in [0, 1], white ink on black.
 
     Examples
     --------
@@ -137,7 +140,7 @@ def pair_view(left: np.ndarray, right: np.ndarray, m: np.ndarray, pad: int) -> n
     h, w = left.shape
     side_x, side_y = w - 2 * pad, h - 2 * pad
     x0, y0 = pad - PAIR_MARGIN * side_x, pad - PAIR_MARGIN * side_y
-    rows, cols = PAIR_SHAPE
+    rows, cols = PAIR_SHAPE[1:]
     big = (cols * _PAIR_SUPERSAMPLE, rows * _PAIR_SUPERSAMPLE)
     sx = big[0] / ((2 + 2 * PAIR_MARGIN) * side_x)
     sy = big[1] / ((1 + 2 * PAIR_MARGIN) * side_y)
@@ -251,6 +254,34 @@ def blend(readings: np.ndarray, model: np.ndarray, weight: float) -> np.ndarray:
 CONTEXT_WEIGHT = 0.5
 
 
+def scanned_ink(crop: np.ndarray) -> np.ndarray:
+    """A box's crop as scanned, turned into ink: what the context and the pair model see
+    of the walls and of the strokes that lie on them.
+
+    The paper (90th gray percentile) is 0 and the darkest ink (1st percentile, or
+    :data:`CONTEXT_MIN_CONTRAST` darker than the paper if that is fainter) is 1.
+
+    Parameters
+    ----------
+    crop : np.ndarray
+        uint8 (h, w) gray crop, dark ink on light paper.
+
+    Returns
+    -------
+    np.ndarray
+        float32 (h, w) in [0, 1], white ink on black.
+
+    Examples
+    --------
+    >>> crop = np.full((10, 10), 250, np.uint8); crop[:, 4] = 20; crop[:, 5] = 235
+    >>> scanned_ink(crop)[0, 3:6].round(2).tolist()
+    [0.0, 1.0, 0.07]
+    """
+    gray = np.asarray(crop, np.float32)
+    low, paper = np.percentile(gray, [1, 90])
+    return np.clip((paper - gray) / max(paper - low, CONTEXT_MIN_CONTRAST), 0.0, 1.0)
+
+
 def context_view(crop: np.ndarray) -> np.ndarray:
     """One box as scanned, its walls and what lies across them, for the context model.
 
@@ -258,10 +289,8 @@ def context_view(crop: np.ndarray) -> np.ndarray:
     cannot tell a stroke lying on a line from the line itself; a model that sees the
     line's thickness and the ink on both sides of it can. The box's crop
     (:func:`idreader.cells.box_crop`, the box and a margin of
-    :data:`idreader.cells.CROP_PAD` of its side) is turned into ink: the paper (90th
-    percentile) is 0 and the darkest ink (1st percentile, or :data:`CONTEXT_MIN_CONTRAST`
-    darker than the paper if that is fainter) is 1, then scaled to
-    :data:`CONTEXT_SHAPE`.
+    :data:`idreader.cells.CROP_PAD` of its side) is turned into ink
+    (:func:`scanned_ink`) and scaled to :data:`CONTEXT_SHAPE`.
 
     Parameters
     ----------
@@ -280,11 +309,10 @@ def context_view(crop: np.ndarray) -> np.ndarray:
     >>> view.shape, float(view.max()), float(view[0, 0])
     ((48, 48), 1.0, 0.0)
     """
-    gray = np.asarray(crop, np.float32)
-    low, paper = np.percentile(gray, [1, 90])
-    ink = np.clip((paper - gray) / max(paper - low, CONTEXT_MIN_CONTRAST), 0.0, 1.0)
     rows, cols = CONTEXT_SHAPE
-    return cv2.resize(ink, (cols, rows), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return cv2.resize(scanned_ink(crop), (cols, rows), interpolation=cv2.INTER_AREA).astype(
+        np.float32
+    )
 
 
 #: Odds, before the model reads it, that a dot beside a digit is a speck rather than part

@@ -54,6 +54,7 @@ from .cell_split import (
     cut_weights,
     pair_view,
     prior_weights,
+    scanned_ink,
     seam_sides,
 )
 from .cell_walls import Unruled, remove_border_lines, wall_remnants
@@ -132,8 +133,8 @@ class Alternatives:
         is in their odds); empty for the cuts of a touching pair.
     pair : np.ndarray or None
         float32 :data:`idreader.cell_split.PAIR_SHAPE`: a touching pair's two boxes side
-        by side (:func:`idreader.cell_split.pair_view`), for the pair model; None for
-        one box.
+        by side, cleaned and as scanned (:func:`idreader.cell_split.pair_view`), for the
+        pair model; None for one box.
     context : np.ndarray or None
         float32 :data:`idreader.cell_split.CONTEXT_SHAPE`: one box read with a line
         given back, as scanned (:func:`idreader.cell_split.context_view`), for the
@@ -189,7 +190,7 @@ class Cells:
         Examples
         --------
         >>> Cells(np.zeros((3, 28, 28), np.float32), np.zeros(3, np.float32)).pair_inputs.shape
-        (0, 28, 48)
+        (0, 2, 28, 48)
         """
         views = [alt.pair for alt in self.alternatives if alt.pair is not None]
         return np.array(views, np.float32).reshape(-1, *PAIR_SHAPE)
@@ -1300,17 +1301,22 @@ def _split(
 def _pair(
     left: _Box,
     right: _Box,
+    crops: tuple[np.ndarray, np.ndarray],
     labels: tuple[int, int],
     m: np.ndarray,
     keeps: tuple[np.ndarray | None, np.ndarray | None],
 ) -> np.ndarray:
-    """The pair model's view of a touching pair (:func:`idreader.cell_split.pair_view`):
-    each box's digit with the whole shared stroke (``keeps``, :func:`_with_stroke`)."""
+    """The pair model's view of a touching pair (:data:`idreader.cell_split.PAIR_SHAPE`):
+    each box's digit with the whole shared stroke (``keeps``, :func:`_with_stroke`), and
+    both boxes' ``crops`` as scanned, walls and all (:func:`idreader.cell_split.pair_view`)."""
     inks = []
     for box, label, keep in zip((left, right), labels, keeps, strict=True):
         stroke = box.labels == label
         inks.append(_soft(box, stroke if keep is None else stroke | keep))
-    return pair_view(inks[0], inks[1], m, left.pad)
+    scanned = [scanned_ink(crop) for crop in crops]
+    return np.stack(
+        [pair_view(inks[0], inks[1], m, left.pad), pair_view(scanned[0], scanned[1], m, left.pad)]
+    )
 
 
 def _row_span(box: _Box, label: int, m: np.ndarray, axis: np.ndarray) -> np.ndarray:
@@ -1484,7 +1490,7 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
         results[a], results[a + 1] = [cuts[0][0]], [cuts[0][1]]
         cut_images = np.array([[left[0], right[0]] for left, right in cuts], np.float32)
         cut_ink = np.array([[left[1], right[1]] for left, right in cuts], np.float32)
-        pair = _pair(boxes[a], boxes[a + 1], labels, m, keeps)
+        pair = _pair(boxes[a], boxes[a + 1], (crops[a], crops[a + 1]), labels, m, keeps)
         alternatives.append(Alternatives((a, a + 1), cut_images, cut_ink, pair=pair))
     for i, readings in enumerate(results):
         if len(readings) > 1:

@@ -90,10 +90,10 @@ def _model_info(metadata: dict[str, str], path: Path) -> ModelInfo:
 class _Engine:
     """One ONNX Runtime session over a model mapping ``(N, *shape)`` to logits.
 
-    ``shape`` is one example's input, channels first (one channel): ``predict`` takes
-    ``(n, *shape[1:])`` and adds the channel. The session is created once and only
-    read afterwards, so one instance can be shared by threads; its input and output
-    names and shapes and the model's metadata are read once here.
+    ``shape`` is one example's input, channels first: ``predict`` takes ``(n, *shape)``,
+    or ``(n, *shape[1:])`` for a model of one channel, and adds the channel. The session
+    is created once and only read afterwards, so one instance can be shared by threads;
+    its input and output names and shapes and the model's metadata are read once here.
     """
 
     def __init__(self, path: Path, threads: int | None, shape: tuple[int, ...], name: str) -> None:
@@ -128,24 +128,26 @@ class _Engine:
         self._input_name = inputs[0].name
         self._output_name = outputs[0].name
         self._output_shape = tuple(outputs[0].shape[1:])
-        self._shape = shape
+        self._input_shape = shape
+        # what predict takes of one example: the channel axis only for several
+        self._example_shape = shape[1:] if shape[0] == 1 else shape
         self._name = name
         self.path = path
         self.info = _model_info(self._session.get_modelmeta().custom_metadata_map, path)
         log.debug("loaded model %s version %s", path, self.info.version)
 
     def _probabilities(self, x: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities (last axis) of ``x`` float ``(n, *shape[1:])``."""
+        """Calibrated probabilities (last axis) of ``x`` float ``(n, *shape)``."""
         x = np.asarray(x)
-        if x.ndim != len(self._shape) or x.shape[1:] != self._shape[1:]:
-            want = ", ".join(map(str, self._shape[1:]))
+        if x.ndim != len(self._example_shape) + 1 or x.shape[1:] != self._example_shape:
+            want = ", ".join(map(str, self._example_shape))
             raise ModelError(f"{self._name} must have shape (n, {want}), got {x.shape}")
         x = x.astype(np.float32, copy=False)
         if not np.isfinite(x).all():
             raise ModelError(f"{self._name} contain NaN or infinite values")
         out = np.empty((len(x), *self._output_shape), np.float32)
         for start in range(0, len(x), CHUNK):
-            batch = x[start : start + CHUNK, None]
+            batch = x[start : start + CHUNK].reshape(-1, *self._input_shape)
             logits = self._session.run([self._output_name], {self._input_name: batch})[0]
             out[start : start + CHUNK] = _softmax(logits / self.info.temperature)
         return out
@@ -207,8 +209,9 @@ class DigitClassifier(_Engine):
 class PairClassifier(_Engine):
     """Read two boxes whose digits run together across their wall, both at once.
 
-    The pair model takes :func:`idreader.cell_split.pair_view` images float32
-    ``(N, 1, 28, 48)`` and returns logits ``(N, 2, 11)``: the left box's classes, then
+    The pair model takes views float32 ``(N, 2, 28, 48)``
+    (:data:`idreader.cell_split.PAIR_SHAPE`: the two boxes' cleaned ink, and the two
+    boxes as scanned) and returns logits ``(N, 2, 11)``: the left box's classes, then
     the right one's (10 is blank). :meth:`idreader.cells.Cells.resolve` weighs its
     reading with the digit model's reading of each cut of the pair.
 
@@ -227,13 +230,13 @@ class PairClassifier(_Engine):
     Examples
     --------
     >>> pairs = PairClassifier(threads=1)
-    >>> pairs.predict(np.zeros((1, 28, 48), np.float32)).shape
+    >>> pairs.predict(np.zeros((1, 2, 28, 48), np.float32)).shape
     (1, 2, 11)
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None, *, threads: int | None = None):
         path = Path(model_path) if model_path is not None else default_model_path("pairs.onnx")
-        super().__init__(path, threads, (1, 28, 48), "pair views")
+        super().__init__(path, threads, (2, 28, 48), "pair views")
 
     def predict(self, views: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities of both boxes of each pair view.
@@ -241,7 +244,7 @@ class PairClassifier(_Engine):
         Parameters
         ----------
         views : ndarray
-            float32 ``(n, 28, 48)`` in [0, 1] (``n`` may be 0).
+            float32 ``(n, 2, 28, 48)`` in [0, 1] (``n`` may be 0).
 
         Returns
         -------
@@ -251,7 +254,7 @@ class PairClassifier(_Engine):
         Raises
         ------
         ModelError
-            When ``views`` does not have shape ``(n, 28, 48)`` or holds NaN/inf.
+            When ``views`` does not have shape ``(n, 2, 28, 48)`` or holds NaN/inf.
         """
         return self._probabilities(views)
 

@@ -204,7 +204,7 @@ class Reader:
 
     @property
     def model_version(self) -> str:
-        """The models' versions, the digit model's first: ``"1.3.0+pairs.1.1.0+context.1.0.0"``."""
+        """The models' versions, the digit model's first: ``"1.3.0+pairs.2.0.0+context.1.0.0"``."""
         return (
             f"{self.classifier.info.version}+pairs.{self.pairs.info.version}"
             f"+context.{self.context.info.version}"

@@ -115,7 +115,7 @@ def test_pair_views_of_many_pages_go_to_the_pair_model_in_one_call(exam_pdf, mon
         reader.pairs, "predict", lambda views: calls.append(views.shape) or predict(views)
     )
     result = reader.read(exam_pdf)
-    assert len(calls) == 1 and calls[0][1:] == (28, 48)
+    assert len(calls) == 1 and calls[0][1:] == (2, 28, 48)
     # both models' versions, so that a result can be reproduced
     versions = (reader.classifier.info.version, reader.pairs.info.version,
                 reader.context.info.version)  # fmt: skip

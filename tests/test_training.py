@@ -19,7 +19,7 @@ onnx = pytest.importorskip("onnx")
 
 from idreader.classifier import DigitClassifier  # noqa: E402
 from idreader.errors import ModelError  # noqa: E402
-from training.augment import AugmentConfig, augment, edge_fragments  # noqa: E402
+from training.augment import AugmentConfig, augment, blur_and_noise, edge_fragments  # noqa: E402
 from training.blanks import blank_cells, scribble_cells, scribble_target  # noqa: E402
 from training.calibrate import expected_calibration_error, fit_temperature, softmax  # noqa: E402
 from training.cells_data import (  # noqa: E402
@@ -111,6 +111,17 @@ def test_augment_changes_images_but_keeps_ink_and_range(mnist) -> None:
     assert (y - x).abs().mean() > 0.02
     ratio = (y.sum((1, 2, 3)) / x.sum((1, 2, 3))).median()
     assert 0.6 < float(ratio) < 1.6  # scale/stroke changes, the digit is not lost
+
+
+def test_blur_keeps_the_channels_of_a_view_apart() -> None:
+    # the pair model's views have two channels: ink in one must not bleed into the other
+    x = torch.zeros(4, 2, 28, 48)
+    x[:, 1, 10:18, 20:28] = 1.0
+    cfg = AugmentConfig(p_blur=1.0, p_noise=0.0)
+    y = blur_and_noise(x, cfg=cfg, generator=torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and float(y[:, 0].abs().max()) == 0.0
+    assert 0.0 < float(y[:, 1, 9, 24].min()) < 1.0  # the edge blurred outward
+    torch.testing.assert_close(y[:, 1].sum(), x[:, 1].sum(), rtol=1e-4, atol=0.0)
 
 
 def test_edge_fragments_touch_only_the_edges_of_about_p_of_the_images(mnist) -> None:
@@ -206,13 +217,17 @@ def test_pair_examples_are_the_views_of_touching_pairs_with_both_truths(mnist) -
     images, labels = mnist
     pairs = pair_examples(images[:400], labels[:400], 30, rng=np.random.default_rng(2))
     n = len(pairs.labels)
-    assert n >= 10 and pairs.images.shape == (n, 28, 48) and pairs.labels.shape == (n, 2)
+    assert n >= 10 and pairs.images.shape == (n, 2, 28, 48) and pairs.labels.shape == (n, 2)
     assert 0.0 <= pairs.images.min() and pairs.images.max() <= 1.0
     assert set(pairs.labels.ravel()) <= set(range(11))
     assert (pairs.labels < BLANK).mean() > 0.8  # mostly two digits; a few into a blank box
     # ink on both sides of the wall in the middle of most views
-    halves = pairs.images[:, :, :24].sum(axis=(1, 2)), pairs.images[:, :, 24:].sum(axis=(1, 2))
+    cleaned, scanned = pairs.images[:, 0], pairs.images[:, 1]
+    halves = cleaned[:, :, :24].sum(axis=(1, 2)), cleaned[:, :, 24:].sum(axis=(1, 2))
     assert np.mean((halves[0] > 5) & (halves[1] > 5)) > 0.8
+    # the boxes as scanned: the walls too (the middle column, the top and bottom lines)
+    assert np.mean(scanned[:, 8:20, 23:25].max(axis=2).mean(axis=1) > 0.3) > 0.9
+    assert (scanned.sum(axis=(1, 2)) > cleaned.sum(axis=(1, 2))).all()
 
 
 def test_context_examples_are_the_boxes_read_with_a_line_given_back(mnist) -> None:
@@ -262,7 +277,7 @@ def test_view_training_exports_a_model_the_reader_loads(
 
 
 def test_pair_model_reads_two_boxes() -> None:
-    assert PairCNN().eval()(torch.zeros(3, 1, 28, 48)).shape == (3, 2, 11)
+    assert PairCNN().eval()(torch.zeros(3, 2, 28, 48)).shape == (3, 2, 11)
 
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))

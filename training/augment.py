@@ -128,11 +128,13 @@ def blur_and_noise(
     x: torch.Tensor, *, cfg: AugmentConfig, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Gaussian blur (sigma 0.6-1.0) and additive Gaussian noise on random subsets."""
-    n = x.shape[0]
+    n, channels = x.shape[:2]
     sigma = float(torch.empty(1).uniform_(0.6, 1.0, generator=generator))
     k = torch.exp(-(torch.arange(-2, 3, dtype=torch.float32) ** 2) / (2 * sigma**2))
-    k = (k / k.sum()).view(1, 1, 1, 5)
-    blurred = F.conv2d(F.conv2d(x, k, padding=(0, 2)), k.transpose(2, 3), padding=(2, 0))
+    # each channel blurred alone (views of two channels: the pair model's)
+    k = (k / k.sum()).view(1, 1, 1, 5).expand(channels, 1, 1, 5)
+    along = F.conv2d(x, k, padding=(0, 2), groups=channels)
+    blurred = F.conv2d(along, k.transpose(2, 3), padding=(2, 0), groups=channels)
     out = _where(torch.rand(n, generator=generator) < cfg.p_blur, blurred, x)
     noise = torch.randn(x.shape, generator=generator) * cfg.noise_sigma
     noisy = (out + noise * torch.rand(n, 1, 1, 1, generator=generator)).clamp(0.0, 1.0)

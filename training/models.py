@@ -105,19 +105,19 @@ def blocks4_pool(*, dropout: float = 0.2) -> nn.Sequential:
 class PairCNN(nn.Module):
     """Read two touching digits at once: a view of two boxes in, each box's logits out.
 
-    Input ``(N, 1, 28, 48)`` in [0, 1] (:func:`idreader.cell_split.pair_view`); output
-    logits ``(N, 2, 11)``, the left box's then the right one's. Five conv layers
-    (32-32-64-64-128 wide, the second strided, max-pooling after the third and the
-    fifth) down to a 3x6 map that a linear layer reads whole: where ink lies (left
-    or right of the wall in the middle) decides whose digit it is. ~190k parameters,
-    ~19M multiply-adds per pair.
+    Input ``(N, 2, 28, 48)`` in [0, 1] (:data:`idreader.cell_split.PAIR_SHAPE`: the
+    boxes' cleaned ink and the boxes as scanned); output logits ``(N, 2, 11)``, the
+    left box's then the right one's. Five conv layers (32-32-64-64-128 wide, the second
+    strided, max-pooling after the third and the fifth) down to a 3x6 map that a
+    linear layer reads whole: where ink lies (left or right of the wall in the middle)
+    decides whose digit it is. ~190k parameters, ~20M multiply-adds per pair.
     """
 
-    def __init__(self, *, dropout: float = 0.3) -> None:
+    def __init__(self, *, channels: int = 2, dropout: float = 0.3) -> None:
         super().__init__()
         self.features = nn.Sequential(
             Normalise(),
-            *_conv_bn(1, 32),
+            *_conv_bn(channels, 32),
             *_conv_bn(32, 32, stride=2),  # 14x24
             *_conv_bn(32, 64),
             nn.MaxPool2d(2),  # 7x12

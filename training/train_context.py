@@ -41,7 +41,7 @@ CONTEXT_MODEL = ViewModel(
     name="idreader context model (a box with its walls)",
     architecture="ContextCNN",
     build=ContextCNN,
-    shape=(48, 48),
+    shape=(1, 48, 48),
     input="float32 (N, 1, 48, 48) in [0, 1], white ink on black: one box as scanned with "
     "a margin of 0.35 of its side, walls included (idreader.cell_split.context_view)",
     output="logits: float32 (N, 11); probabilities = softmax(logits / temperature)",

@@ -2,14 +2,14 @@
 
 Two digits that run together across the wall between their boxes are cut apart in
 several ways and each cut read by the digit model (:mod:`idreader.cell_split`); where
-they overlap, no cut parts them. The pair model reads the two boxes at once
-(:func:`idreader.cell_split.pair_view`) and says what each holds; the reader weighs
-its reading with the cuts' (:meth:`idreader.cells.Cells.resolve`).
+they overlap, no cut parts them. The pair model reads the two boxes at once, cleaned
+and as scanned (:data:`idreader.cell_split.PAIR_SHAPE`), and says what each holds; the
+reader weighs its reading with the cuts' (:meth:`idreader.cells.Cells.resolve`).
 
 Usage (from the repository root; caches from :mod:`training.pairs_data`)::
 
     python -m training.train_pairs --pairs runs/pairs/s0 runs/pairs/s1 runs/pairs/s2 \\
-        runs/pairs/s3 --held-out runs/pairs/s0 runs/pairs/s1 --epochs 14 --version 1.1.0 \\
+        runs/pairs/s3 --held-out runs/pairs/s0 runs/pairs/s1 --epochs 14 --version 2.0.0 \\
         --out idreader/models/pairs.onnx --card idreader/models/pairs.json \\
         --slice tests/data/pair_views_400.npz
 
@@ -43,9 +43,10 @@ PAIR_MODEL = ViewModel(
     name="idreader pair model (two touching digits)",
     architecture="PairCNN",
     build=PairCNN,
-    shape=(28, 48),
-    input="float32 (N, 1, 28, 48) in [0, 1], white ink on black: two boxes side by side, "
-    "their wall at the middle column (idreader.cell_split.pair_view)",
+    shape=(2, 28, 48),
+    input="float32 (N, 2, 28, 48) in [0, 1], white ink on black: two boxes side by side, "
+    "their wall at the middle column (idreader.cell_split.pair_view), their cleaned ink "
+    "then the boxes as scanned, walls included (idreader.cell_split.scanned_ink)",
     output="logits: float32 (N, 2, 11), the left box's then the right one's; "
     "probabilities = softmax(logits / temperature)",
     views="views of touching digits: MNIST training digits (CC BY-SA 3.0) minus 5,000 "

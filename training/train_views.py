@@ -49,10 +49,11 @@ class ViewModel:
     architecture : str
         Its class in :mod:`training.models`, for the card.
     build : callable
-        A fresh, untrained model: float ``(N, 1, rows, cols)`` in [0, 1] to logits
+        A fresh, untrained model: float ``(N, *shape)`` in [0, 1] to logits
         ``(N, 11)`` (one box) or ``(N, 2, 11)`` (two).
     shape : tuple of int
-        One view: (rows, cols).
+        One view: (channels, rows, cols). The caches hold views of one channel as
+        ``(n, rows, cols)``.
     input : str
         What the input is, for the ONNX metadata and the card.
     output : str
@@ -62,8 +63,7 @@ class ViewModel:
     caches : str
         The module that makes the caches, for ``training_data`` (their names follow).
     augment : callable
-        ``augment(x, generator)``: a training batch ``(n, 1, rows, cols)`` changed a
-        little.
+        ``augment(x, generator)``: a training batch ``(n, *shape)`` changed a little.
     label_smoothing : float
         Of the training loss.
     """
@@ -71,7 +71,7 @@ class ViewModel:
     name: str
     architecture: str
     build: Callable[[], torch.nn.Module]
-    shape: tuple[int, int]
+    shape: tuple[int, int, int]
     input: str
     output: str
     views: str
@@ -90,15 +90,22 @@ def held_out(args: argparse.Namespace) -> list[str]:
     return args.held_out or args.views
 
 
+def with_channels(images: np.ndarray) -> np.ndarray:
+    """Views as the model takes them, ``(n, channels, rows, cols)``: a cache's views of
+    one channel, ``(n, rows, cols)``, get their channel axis."""
+    return images[:, None] if images.ndim == 3 else images
+
+
 @torch.no_grad()
 def view_logits(model: torch.nn.Module, images: np.ndarray, *, batch: int = 1024) -> np.ndarray:
-    """Logits of views float32 ``(n, rows, cols)`` (eval mode): ``(n, 11)`` or ``(n, 2, 11)``."""
+    """Logits of a cache's views (eval mode): ``(n, 11)`` or ``(n, 2, 11)``."""
     model.eval()
-    out = [model(torch.from_numpy(images[i : i + batch]).unsqueeze(1)).numpy()
+    images = with_channels(images)
+    out = [model(torch.from_numpy(images[i : i + batch])).numpy()
            for i in range(0, len(images), batch)]  # fmt: skip
     if out:
         return np.concatenate(out)
-    return model(torch.zeros(1, 1, *images.shape[1:])).numpy()[:0]
+    return model(torch.zeros(1, *images.shape[1:])).numpy()[:0]
 
 
 def scores(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> dict[str, float]:
@@ -125,7 +132,7 @@ def train(spec: ViewModel, args: argparse.Namespace) -> tuple[torch.nn.Module, l
     generator = torch.Generator().manual_seed(args.seed)
     train_set, val = load_parts(args.views, "train"), load_parts(held_out(args), "val")
     log.info("%d training views, %d validation views", len(train_set.labels), len(val.labels))
-    images = torch.from_numpy(train_set.images).unsqueeze(1)
+    images = torch.from_numpy(with_channels(train_set.images))
     labels = torch.from_numpy(train_set.labels)
     model = spec.build()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -181,12 +188,12 @@ def export(
                 extra_metadata={"training_data": training_data,
                                 "architecture": spec.architecture, "parameters": str(params),
                                 "created": dt.date.today().isoformat()},
-                input_shape=(1, *spec.shape),
+                input_shape=spec.shape,
                 input_normalisation=spec.input_description)  # fmt: skip
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(args.out), providers=["CPUExecutionProvider"])
-    onnx_logits = session.run(None, {"cells": val.images[:256, None]})[0]
+    onnx_logits = session.run(None, {"cells": with_channels(val.images[:256])})[0]
     diff = float(np.abs(onnx_logits - val_logits[:256]).max())
     if diff > 1e-4:
         raise RuntimeError(f"ONNX Runtime and torch disagree by {diff:.2e} (> 1e-4)")
@@ -222,7 +229,7 @@ def export(
         views = Views(test.images[: args.slice_size], test.labels[: args.slice_size])
         views.save(Path(args.slice))
         stored = Views.load(args.slice)
-        logits = session.run(None, {"cells": stored.images[:, None]})[0]
+        logits = session.run(None, {"cells": with_channels(stored.images)})[0]
         card["metrics"]["test_slice"] = {"file": Path(args.slice).name,
                                          **scores(logits, stored.labels, temperature)}  # fmt: skip
     Path(args.card).write_text(json.dumps(card, indent=2) + "\n")
