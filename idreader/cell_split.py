@@ -37,15 +37,15 @@ DRIFT = 0.5
 #: The pair model's view of two touching digits: channels (the two boxes' cleaned ink,
 #: the two boxes as scanned, each drawn by :func:`pair_view`), rows, columns.
 PAIR_SHAPE = (2, 28, 48)
-#: The context model's view of one box with its walls (:func:`context_view`).
-CONTEXT_SHAPE = (48, 48)
-#: The least contrast (gray levels) :func:`scanned_ink` stretches to full ink, so that
-#: the paper's noise in an empty box does not become strokes.
-CONTEXT_MIN_CONTRAST = 30.0
 #: The margin around the two boxes in that view, as a fraction of a box side.
 PAIR_MARGIN = 0.2
 #: Supersampling of :func:`pair_view` before it is averaged down (anti-aliasing).
 _PAIR_SUPERSAMPLE = 4
+#: The context model's view of one box with its walls (:func:`context_view`).
+CONTEXT_SHAPE = (48, 48)
+#: The least contrast (gray levels) :func:`scanned_ink` stretches to full ink, so that
+#: the paper's noise in an empty box does not become strokes.
+SCANNED_MIN_CONTRAST = 30.0
 #: How strongly a cut's weight follows the model's odds on its two halves
 #: (:func:`cut_weights`): chosen on validation strips by ``training/reading_odds.py``;
 #: higher reads more pairs right but makes more of the wrong ones sure.
@@ -259,7 +259,7 @@ def scanned_ink(crop: np.ndarray) -> np.ndarray:
     of the walls and of the strokes that lie on them.
 
     The paper (90th gray percentile) is 0 and the darkest ink (1st percentile, or
-    :data:`CONTEXT_MIN_CONTRAST` darker than the paper if that is fainter) is 1.
+    :data:`SCANNED_MIN_CONTRAST` darker than the paper if that is fainter) is 1.
 
     Parameters
     ----------
@@ -269,7 +269,7 @@ def scanned_ink(crop: np.ndarray) -> np.ndarray:
     Returns
     -------
     np.ndarray
-        float32 (h, w) in [0, 1], white ink on black.
+        float64 (h, w) in [0, 1], white ink on black.
 
     Examples
     --------
@@ -279,7 +279,7 @@ def scanned_ink(crop: np.ndarray) -> np.ndarray:
     """
     gray = np.asarray(crop, np.float32)
     low, paper = np.percentile(gray, [1, 90])
-    return np.clip((paper - gray) / max(paper - low, CONTEXT_MIN_CONTRAST), 0.0, 1.0)
+    return np.clip((paper - gray) / max(paper - low, SCANNED_MIN_CONTRAST), 0.0, 1.0)
 
 
 def context_view(crop: np.ndarray) -> np.ndarray:
@@ -310,9 +310,8 @@ def context_view(crop: np.ndarray) -> np.ndarray:
     ((48, 48), 1.0, 0.0)
     """
     rows, cols = CONTEXT_SHAPE
-    return cv2.resize(scanned_ink(crop), (cols, rows), interpolation=cv2.INTER_AREA).astype(
-        np.float32
-    )
+    view = cv2.resize(scanned_ink(crop), (cols, rows), interpolation=cv2.INTER_AREA)
+    return view.astype(np.float32)
 
 
 #: Odds, before the model reads it, that a dot beside a digit is a speck rather than part
