@@ -331,11 +331,18 @@ def _start_worker(
     images, labels, source = load_digits(data_dir)
     classifier = pairs = context = None
     if not no_model:
-        from idreader.classifier import ContextClassifier, DigitClassifier, PairClassifier
+        from idreader.classifier import (
+            READING_SHIFTS,
+            ContextClassifier,
+            DigitClassifier,
+            PairClassifier,
+        )
 
-        classifier = DigitClassifier(model, threads=1)
-        pairs = None if no_pairs else PairClassifier(threads=1)
-        context = None if no_context else ContextClassifier(threads=1)
+        # read as the Reader reads
+        options = {"threads": 1, "shifts": READING_SHIFTS}
+        classifier = DigitClassifier(model, **options)
+        pairs = None if no_pairs else PairClassifier(**options)
+        context = None if no_context else ContextClassifier(**options)
     _WORKER.update(digits=(images, labels), source=source, classifier=classifier,
                    pairs=pairs, context=context, misread_dir=misread_dir)  # fmt: skip
 

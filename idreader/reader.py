@@ -22,7 +22,7 @@ import numpy as np
 
 from .assemble import assemble
 from .cells import Cells, clean_cells
-from .classifier import ContextClassifier, DigitClassifier, PairClassifier
+from .classifier import READING_SHIFTS, ContextClassifier, DigitClassifier, PairClassifier
 from .classlist import Student, load_classlist, match
 from .config import ReaderConfig
 from .grid import IDGrid, find_grid_candidates, upright
@@ -132,9 +132,10 @@ class Reader:
     def __init__(self, config: ReaderConfig | None = None, **options: object) -> None:
         config = config or ReaderConfig()
         self.config = replace(config, **options) if options else config
-        self.classifier = DigitClassifier(self.config.model_path)
-        self.pairs = PairClassifier()
-        self.context = ContextClassifier()
+        # every model reads each view with its one-pixel shifts (READING_SHIFTS)
+        self.classifier = DigitClassifier(self.config.model_path, shifts=READING_SHIFTS)
+        self.pairs = PairClassifier(shifts=READING_SHIFTS)
+        self.context = ContextClassifier(shifts=READING_SHIFTS)
 
     def with_options(self, **options: object) -> Reader:
         """A Reader with other options that shares this one's model session.

@@ -32,15 +32,15 @@ def test_every_demo_page_has_its_eight_box_grid(demo):
 
 
 def test_the_demo_is_matched_right_or_flagged(demo):
-    # measured: 22 of 24 pages matched to their writer, unflagged; page 9 has no ID
+    # measured: 23 of 24 pages matched to their writer, unflagged; page 9 has no ID
     # written and is flagged; page 17 (a 4 written over a 9, an 8 with its lower loop
-    # closed up: both read 9) is matched to its writer, two digits off, at 0.985, under
-    # the threshold, so it is flagged with the right student proposed
+    # closed up: both read 9, at 0.60 and 0.63, the written digit next at 0.35 and 0.36)
+    # fits only its writer's ID, two digits off, and is matched to them at 0.993
     pages, truth = demo
     matched = {p.page: p.match.id if p.match else None for p in pages}
     right = [p.page for p in pages if not p.flagged and matched[p.page] == truth[p.page]]
     wrong = [p.page for p in pages if not p.flagged and matched[p.page] != truth[p.page]]
     assert wrong == []
-    assert len(right) >= 22
+    assert len(right) >= 23
     assert truth[9] is None and pages[8].flagged
-    assert pages[16].flagged and matched[17] == truth[17]
+    assert matched[17] == truth[17]

@@ -62,10 +62,17 @@ def read_strips(digits, labels, n_strips: int, *, rng: np.random.Generator, mix:
     ``cells.context_inputs``, true classes).
     """
     from idreader.cells import clean_cells
-    from idreader.classifier import ContextClassifier, DigitClassifier, PairClassifier
+    from idreader.classifier import (
+        READING_SHIFTS,
+        ContextClassifier,
+        DigitClassifier,
+        PairClassifier,
+    )
 
-    classifier, pairs = DigitClassifier(threads=1), PairClassifier(threads=1)
-    context = ContextClassifier(threads=1)
+    # read as the Reader reads
+    options = {"threads": 1, "shifts": READING_SHIFTS}
+    classifier, pairs = DigitClassifier(**options), PairClassifier(**options)
+    context = ContextClassifier(**options)
     read = []
     for _ in range(n_strips):
         strip, grid, truth = digit_strip(digits, labels, rng=rng, mix=mix, blank_share=0.1)
