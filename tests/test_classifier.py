@@ -122,27 +122,21 @@ def test_predict_averages_the_logits_of_the_shifted_cells(
     assert np.abs(got - clf.predict(x)).max() > 1e-3
 
 
-def test_averaged_predict_chunks_give_same_result(
-    averaged: DigitClassifier, cells, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # a chunk holds every shift of its cells: 7 // 5 = 1 cell a call
-    whole = averaged.predict(cells[0][:12])
-    monkeypatch.setattr(classifier_module, "CHUNK", 7)
-    np.testing.assert_allclose(averaged.predict(cells[0][:12]), whole, atol=1e-6)
-
-
 @pytest.mark.parametrize("shifts", [(), ((0, 5),), ((-6, 0), (0, 0))], ids=str)
 def test_bad_shifts_raise_model_error(shifts) -> None:
     with pytest.raises(ModelError, match="shifts"):
         DigitClassifier(threads=1, shifts=shifts)
 
 
+@pytest.mark.parametrize("reader", ["clf", "averaged"])
 def test_predict_chunks_give_same_result(
-    clf: DigitClassifier, cells, monkeypatch: pytest.MonkeyPatch
+    reader: str, cells, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
-    whole = clf.predict(cells[0][:40])
+    # a chunk holds every shift of its cells: 7 cells a call read once, 7 // 5 = 1 averaged
+    model = request.getfixturevalue(reader)
+    whole = model.predict(cells[0][:40])
     monkeypatch.setattr(classifier_module, "CHUNK", 7)
-    np.testing.assert_allclose(clf.predict(cells[0][:40]), whole, atol=1e-6)
+    np.testing.assert_allclose(model.predict(cells[0][:40]), whole, atol=1e-6)
 
 
 def test_predict_does_not_mutate_input(clf: DigitClassifier, cells) -> None:
