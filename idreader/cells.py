@@ -17,7 +17,8 @@ every box goes through the same recipe here, after the scan is cleaned up:
    shown whole to the pair model (:class:`Alternatives`, :mod:`idreader.cell_split`),
    as is a digit with and
    without a dot beside it, which may be a speck, a digit that runs into a wall
-   with and without the line there, which may hide a stroke, and a box with pieces a
+   with and without the line there, which may hide a stroke, an empty box with and
+   without a side wall's line where a 1 may lie on it, and a box with pieces a
    threshold may have broken off one digit, with and without them joined up, and a
    digit pushed out of the row with and without the strokes it left outside it;
 4. normalise the ink to [0, 1] and place it MNIST-style.
@@ -95,6 +96,14 @@ LYING_LENGTH = 0.15
 #: How many positions along a line without that widening a stroke lying on it may
 #: skip (its edge wavers about the line's).
 LYING_GAP = 3
+#: How long (fraction of the box side) a stroke lying on a side wall of a box without
+#: a digit must be for the box to be read also with it given back: a 1 written on the
+#: line is erased with it whole (:func:`_one_on_a_wall`).
+LYING_WHOLE = 0.4
+#: How far (fraction of the box side) past a line the ink of a stroke lying on it may
+#: reach (:func:`_one_on_a_wall`); ink that reaches further is a stroke running into
+#: the line.
+LYING_REACH = 0.25
 
 #: One reading of a box: MNIST-style image, ink fraction, prior odds against the first,
 #: and whether a line was given back to make it (:func:`_wall_strokes`).
@@ -835,19 +844,24 @@ def _finish(box: _Box, given: np.ndarray | None) -> list[_Reading]:
     The first reading is the box as cleaned. When dots joined its digit
     (:func:`_digit_mask`), the same without them follows; when the digit runs into a
     wall, each of those again with the line's pixels there given back
-    (:func:`_wall_strokes`). A box without a digit is empty. Pieces that may be a
-    digit broken apart are also read joined up, to the digit if there is one
-    (:func:`_broken_digit`), and a digit that crosses the row's edge with the strokes
-    beside it outside the row (:func:`_strokes_outside`). (Two digits run together
-    across a wall are read in cuts instead, :func:`_split`.)
+    (:func:`_wall_strokes`). A box without a digit is empty, and is read also with a
+    stroke that lies along a side wall given back (:func:`_one_on_a_wall`). Pieces
+    that may be a digit broken apart are also read joined up, to the digit if there
+    is one (:func:`_broken_digit`), and a digit that crosses the row's edge with the
+    strokes beside it outside the row (:func:`_strokes_outside`). (Two digits run
+    together across a wall are read in cuts instead, :func:`_split`.)
     """
     owned = _owned(box, given)
     main = _main_part(box, owned)
     if main is None:
+        readings = [_empty()]
         joined = _broken_digit(box, owned)
-        if joined is None:
-            return [_empty()]
-        return [_empty(), (*_render(box, *joined), BROKEN_ODDS, False)]
+        if joined is not None:
+            readings.append((*_render(box, *joined), BROKEN_ODDS, False))
+        one = _one_on_a_wall(box)
+        if one.any():
+            readings.append((*_render(box, one), WALL_ODDS, True))
+        return readings
     keep, dots = _digit_mask(box, main, owned)
     # Each doubt doubles the readings, with its odds: the dots are specks (the main
     # component is never a dot, so some ink is left), a wall hides a stroke.
@@ -1018,24 +1032,100 @@ def _lying(box: _Box, erased: np.ndarray, along: int, pen: float) -> np.ndarray:
     resampled). Not near the box's corners (:data:`LYING_CORNER`), where the walls
     across the line thicken it.
     """
+    runs = _runs_across(box, erased, along)
+    width = erased.sum(axis=along)
+    beside = runs - width
+    slivers = (beside >= LYING_EXTRA) & (beside <= pen + LYING_EXTRA)
+    return _inner(box, len(width)) & (width > 0) & (slivers | (width >= pen + LYING_EXTRA + 1))
+
+
+def _runs_across(box: _Box, erased: np.ndarray, along: int) -> np.ndarray:
+    """How far the ink reaches across an erased line (``erased``, bool, crop shape,
+    running along rows for ``along`` 0 and columns for 1) at each position along it:
+    the longest run of the crop's contrast above its stroke threshold, across the
+    line, through a pixel of the line (0 where the line has none)."""
     ink = box.contrast > box.low
     if along == 1:
         ink, erased = ink.T, erased.T
-    # the length of the run of ink across the line through each pixel: runs numbered
-    # column by column (column-major), so that none continues into the next column
+    # runs numbered column by column (column-major), so that none continues into the
+    # next column
     starts = ink.copy()
     starts[1:] &= ~ink[:-1]
     ids = np.cumsum(starts.ravel(order="F")).reshape(ink.shape, order="F") * ink
     lengths = np.bincount(ids.ravel())
     lengths[0] = 0
-    runs = np.where(erased, lengths[ids], 0).max(axis=0)
-    width = erased.sum(axis=0)
+    return np.where(erased, lengths[ids], 0).max(axis=0)
+
+
+def _inner(box: _Box, n: int) -> np.ndarray:
+    """Which of the ``n`` positions along a line of the crop lie off the box's corners
+    (:data:`LYING_CORNER`), where the walls across the line thicken it."""
     corner = box.pad + max(2, round(LYING_CORNER * box.side))
-    inner = np.zeros(len(width), bool)
-    inner[corner : len(width) - corner] = True
-    beside = runs - width
-    slivers = (beside >= LYING_EXTRA) & (beside <= pen + LYING_EXTRA)
-    return inner & (width > 0) & (slivers | (width >= pen + LYING_EXTRA + 1))
+    inner = np.zeros(n, bool)
+    inner[corner : n - corner] = True
+    return inner
+
+
+def _one_on_a_wall(box: _Box) -> np.ndarray:
+    """The erased line pixels where a stroke lies along a side wall for
+    :data:`LYING_WHOLE` of the box or more (bool, crop shape; the longer of the two
+    walls' such stretches).
+
+    A 1 pushed onto a side wall is erased with the line: little of it is left, the
+    box reads blank with certainty, and the ID is a digit short. Only the line,
+    thickened along the stroke, tells it from a blank box: there the ink across the
+    line (:func:`_runs_across`) is at least :data:`LYING_EXTRA` pixels wider than
+    across the thinnest twentieth of the same line (the lines of a form differ in
+    width: a table's frame, a grid's outer walls) and than across the other side wall,
+    most places (a line's width drifts along it by a pixel or two), and reaches no further
+    than :data:`LYING_REACH` of the box past it, nor touches ink as wide as that or
+    ink that lies mostly in the box beside (that ink is a stroke running into the
+    line, or lying on it from the other side: the digit of the box beside meets the
+    wall). (Not :func:`_lying`, which also trusts the erased band's width: removal
+    erases a line a pixel narrower or wider here and there, and over this length that
+    is no evidence of a whole digit.)
+    """
+    runs = {wall: _runs_across(box, box.walls == wall, 1) for wall in (3, 4)}
+    inner = _inner(box, box.walls.shape[0])
+    reach = LYING_REACH * box.side
+    away = (box.stats[:, cv2.CC_STAT_WIDTH] >= reach) | (box.foreign > box.own)
+    away[0] = False
+    strokes = _grown(away[box.labels])
+    out = np.zeros(box.walls.shape, bool)
+    longest = LYING_WHOLE * box.side
+    for wall, other in ((3, 4), (4, 3)):  # the right and left walls, along columns
+        here, there = (runs[w][inner & (runs[w] > 0)] for w in (wall, other))
+        if not len(here) or not len(there):
+            continue
+        line = max(float(np.percentile(here, 5)), float(np.median(there)))
+        erased = box.walls == wall
+        thick = inner & (runs[wall] >= line + LYING_EXTRA) & (runs[wall] <= line + reach)
+        stretch = _longest_stretch(thick & ~(strokes & erased).any(axis=1))
+        if np.count_nonzero(stretch) >= longest:
+            out, longest = erased & stretch[:, None], np.count_nonzero(stretch)
+    return out
+
+
+def _longest_stretch(lying: np.ndarray) -> np.ndarray:
+    """The longest stretch of ``lying`` (bool per row or column) across gaps of up to
+    :data:`LYING_GAP` positions.
+
+    Examples
+    --------
+    >>> lying = np.zeros(20, bool)
+    >>> lying[[2, 3, 9, 10, 12, 13, 14]] = True
+    >>> np.flatnonzero(_longest_stretch(lying)).tolist()
+    [9, 10, 11, 12, 13, 14]
+    """
+    at = np.flatnonzero(lying)
+    out = np.zeros_like(lying)
+    if not len(at):
+        return out
+    breaks = np.flatnonzero(np.diff(at) > LYING_GAP + 1)
+    starts, ends = at[np.r_[0, breaks + 1]], at[np.r_[breaks, len(at) - 1]]
+    k = int(np.argmax(ends - starts))
+    out[starts[k] : ends[k] + 1] = True
+    return out
 
 
 def _erased_width(walls: np.ndarray) -> float:
@@ -1418,8 +1508,9 @@ def clean_cells(image: np.ndarray, grid: IDGrid) -> Cells:
     (:func:`_touching_pairs`, :meth:`Cells.resolve`). A box whose digit has dots
     beside it is also read without them, one whose digit runs into a wall with the
     line there given back, an empty box with pieces of ink that may be a digit
-    broken apart with those joined up, and a digit pushed out of the row with the
-    strokes beside it out there (:class:`Alternatives`).
+    broken apart with those joined up, or with a side wall's line given back where a
+    1 may lie on it, and a digit pushed out of the row with the strokes beside it out
+    there (:class:`Alternatives`).
 
     Parameters
     ----------

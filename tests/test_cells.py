@@ -30,7 +30,12 @@ from idreader.cells import (
     clean_cells,
     to_mnist,
 )
-from idreader.classifier import READING_SHIFTS, DigitClassifier, PairClassifier
+from idreader.classifier import (
+    READING_SHIFTS,
+    ContextClassifier,
+    DigitClassifier,
+    PairClassifier,
+)
 from idreader.grid import IDGrid
 from idreader.synth import DigitBank, Distortion, Layout, make_page, make_strip
 
@@ -957,6 +962,55 @@ def test_a_digit_cut_apart_by_its_wall_is_read_joined_up():
     assert clf.predict(alt.images[1])[0].argmax() == truth[4] == 3
     read = cells.resolve(clf.predict(cells.inputs))[0]
     assert 0.4 < read[4, 3] and read[4, 10] < 0.6
+
+
+def test_a_one_erased_with_a_side_wall_is_read_with_the_line_given_back():
+    # "digits crossing walls (push 30-45 %)", seed 22, page 40: the 1 of box 2 pushed
+    # left onto its wall was erased with the line whole; the box read blank with
+    # confidence 1.000 and the ID "01_996933288". The line is thickened along the 1:
+    # given back there, the box also reads 1, and the context model, seeing the
+    # scan, takes the 1.
+    cells = _clean_row("one_on_a_side_wall")
+    truth = np.load(Path(__file__).parent / "data" / "one_on_a_side_wall.npz")["truth"]
+    assert truth[2] == 1 and cells.ink[2] == 0.0
+    (alt,) = [alt for alt in cells.alternatives if alt.boxes == (2,)]
+    assert alt.odds == (1.0, WALL_ODDS) and alt.walls == (False, True)
+    assert alt.context is not None
+    clf = DigitClassifier(threads=1, shifts=READING_SHIFTS)
+    probs = clf.predict(cells.inputs)
+    context = ContextClassifier(threads=1, shifts=READING_SHIFTS).predict(cells.context_inputs)
+    read, _ = cells.resolve(probs, context_probs=context)
+    assert read.argmax(axis=1).tolist() == truth.tolist()
+    assert 0.5 < read[2, 1] < 0.99  # in doubt, and flagged: the scan alone says 1
+
+
+def test_a_one_beside_the_next_boxs_wall_is_not_read_there_too():
+    # seed 17, page 12: the 1 of box 7 leans on the wall to box 8, which is blank.
+    # Seen from box 8, its left wall is thickened along the 1 as if a 1 lay on it,
+    # but that ink is box 7's: box 8 is read only as blank.
+    cells = _clean_row("one_beside_the_next_wall")
+    truth = np.load(Path(__file__).parent / "data" / "one_beside_the_next_wall.npz")["truth"]
+    assert truth[7:].tolist() == [1, 10, 10]
+    assert not [alt for alt in cells.alternatives if 8 in alt.boxes]
+    read, _ = cells.resolve(DigitClassifier(threads=1).predict(cells.inputs))
+    assert read.argmax(axis=1).tolist() == truth.tolist()
+
+
+def test_a_blank_box_with_thick_walls_is_read_only_as_blank(monkeypatch):
+    # Side walls drawn three times as thick as the top and bottom ones are no 1 on a
+    # wall; a 1 that widens one of them by a third is
+    page = np.full((SIZE + 40, SIZE + 40), 245, np.uint8)
+    page[20 : 20 + SIZE, 20 : 20 + SIZE] = _walls(_crop(), pen=2)
+    a, b = 20 + PAD, 20 + PAD + CROP_SIDE
+    for x in (a - 3, b + 2):
+        cv2.line(page, (x, a - 4), (x, b + 3), 25, 6)
+    quads = np.array([[[a, a], [b, a], [b, b], [a, b]]], np.float32)
+    assert clean_cells(page, _grid(quads)).alternatives == ()
+    cv2.line(page, (a, a + 10), (a, b - 10), 20, 4)
+    cells = clean_cells(page, _grid(quads))
+    assert cells.ink[0] == 0.0 and cells.alternatives[0].odds == (1.0, WALL_ODDS)
+    monkeypatch.setattr(cells_module, "LYING_WHOLE", 0.9)  # a stroke too short for that
+    assert clean_cells(page, _grid(quads)).alternatives == ()
 
 
 def _width(image: np.ndarray) -> int:
